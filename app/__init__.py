@@ -1,0 +1,1 @@
+"""Pagewise: self-hosted RAG over PDFs with page-level citations."""
