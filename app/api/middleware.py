@@ -1,0 +1,111 @@
+"""Request id, access log and last-resort error handling, as one pure ASGI middleware.
+
+Pure ASGI (not BaseHTTPMiddleware) keeps streaming responses streaming and costs microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import INTERNAL_ERROR_MESSAGE, error_body
+from app.core.logging import get_logger
+
+log = get_logger("pagewise.access")
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
+class RequestContextMiddleware:
+    """Gives each request an id (or keeps a sane incoming ``X-Request-ID``), logs it, returns it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if incoming and _VALID_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(_rate_limit_headers(scope))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", method=scope.get("method"), path=scope.get("path"))
+            if not response_started:
+                await _send_internal_error(send, request_id)
+            status = 500
+        finally:
+            path = scope.get("path", "")
+            level = "debug" if path in _QUIET_PATHS and status < 400 else "info"
+            getattr(log, level)(
+                "request",
+                method=scope.get("method"),
+                path=path,
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                client=(scope.get("client") or ("?",))[0],
+            )
+            structlog.contextvars.clear_contextvars()
+
+
+def _rate_limit_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """X-RateLimit-* from the decision the auth dependency left in the request state."""
+    decision = scope.get("state", {}).get("rate_limit")
+    if decision is None:
+        return []
+    return [
+        (b"x-ratelimit-limit", str(decision.limit).encode()),
+        (b"x-ratelimit-remaining", str(decision.remaining).encode()),
+        (b"x-ratelimit-reset", str(decision.retry_after).encode()),
+    ]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            decoded: str = value.decode("latin-1")
+            return decoded
+    return None
+
+
+async def _send_internal_error(send: Send, request_id: str) -> None:
+    body: dict[str, Any] = error_body("internal_error", INTERNAL_ERROR_MESSAGE, request_id)
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,54 @@
+"""Liveness and readiness for orchestrators and load balancers (no API key needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.api.deps import EngineDep, RedisDep, SettingsDep
+from app.cache import redis as redis_store
+from app.core.errors import DependencyUnavailable
+from app.store import db
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/health", summary="Liveness: the process is up (no I/O)")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        await check
+    except DependencyUnavailable as exc:
+        return {"status": "unavailable", "error": exc.message}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: PostgreSQL and Redis answer",
+    responses={503: {"description": "A dependency is down; `error.details.checks` says which"}},
+)
+async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
+    timeout = min(2.0, settings.redis_timeout)
+    database_check = _timed(db.ping(engine, timeout=2.0))
+    if redis is None:
+        database = await database_check
+        redis_result: dict[str, Any] = {"status": "not_configured"}
+    else:
+        database, redis_result = await asyncio.gather(database_check, _timed(redis_store.ping(redis, timeout)))
+    checks = {"database": database, "redis": redis_result}
+    failed = [name for name, result in checks.items() if result["status"] == "unavailable"]
+    if failed:
+        raise DependencyUnavailable(
+            f"Not ready: {', '.join(failed)} unavailable. " + " ".join(checks[n]["error"] for n in failed),
+            code="not_ready",
+            details={"checks": checks, "failed": failed},
+        )
+    return {"status": "ready", "checks": checks}

@@ -1,0 +1,1 @@
+"""PDF pages → checksums → chunks → embeddings → atomic upsert into the vector table."""

@@ -1,0 +1,52 @@
+"""Wires an Ingestor from settings (used by the CLI, the eval runner and the API's job worker)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from app.embed import Embedder, create_embedder
+from app.ingest.pipeline import Ingestor
+from app.settings import Settings
+from app.store import db
+from app.store.vectors import ensure_table_for, vector_store
+
+
+@asynccontextmanager
+async def open_ingestor(
+    settings: Settings, database_url: str, embedder: Embedder | None = None
+) -> AsyncIterator[Ingestor]:
+    """An Ingestor over the active vector table; refuses a table of another embedding model."""
+    engine = db.create_engine(database_url, pool_size=4, connect_timeout=settings.db_connect_timeout)
+    try:
+        embedder = embedder or create_embedder(settings)
+        async with engine.begin() as conn:
+            table = await ensure_table_for(conn, embedder.model_id, embedder.dim)
+        store = vector_store(database_url, table)
+        try:
+            yield Ingestor(
+                engine=engine,
+                store=store,
+                table=table,
+                embedder=embedder,
+                chunk_size=settings.chunk_size,
+                chunk_overlap=settings.chunk_overlap,
+                max_pages=settings.max_pdf_pages,
+                write_batch_chunks=settings.embed_batch_size * 4,
+            )
+        finally:
+            await store.close()
+    finally:
+        await engine.dispose()
+
+
+def expand_pdf_paths(paths: list[Path]) -> list[Path]:
+    """Files as given, and every *.pdf below each folder (sorted, so runs are repeatable)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf"))
+        else:
+            found.append(path)
+    return found

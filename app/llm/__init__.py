@@ -1,0 +1,1 @@
+"""LLM providers (Gemini, Groq, OpenAI, OpenRouter, local GGUF) behind one priority router."""

@@ -1,0 +1,1 @@
+"""Retrieval (dense + full text, fused), prompts, citations and the answer service."""

@@ -1,0 +1,108 @@
+"""`python -m app serve` as `make run` starts it: no env vars but a data dir and a port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import REPO
+from tests.helpers.redis_server import free_port
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update({"DATA_DIR": str(data_dir), "PORT": str(port), "LOG_FORMAT": "json"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert proc.poll() is None, "the server exited during start"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"not ready within {timeout} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+
+def _postgres_running(pgdata: Path) -> bool:
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if p.info["name"] == "postgres" and str(pgdata) in cmd:
+            return True
+    return False
+
+
+def test_serve_answers_health_and_ready_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _start(tmp_path, port)
+    try:
+        _wait_ready(port, proc)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+        key_file = tmp_path / "api-key"
+        assert key_file.stat().st_mode & 0o777 == 0o600, "the first admin key is readable by its owner only"
+        key = key_file.read_text().strip()
+        models = httpx.get(f"http://127.0.0.1:{port}/api/v1/models", headers={"Authorization": f"Bearer {key}"})
+        assert models.status_code == 200
+        import psycopg2
+
+        from app.store.embedded import start_embedded, stop_embedded
+
+        conn = psycopg2.connect(start_embedded(tmp_path))
+        conn.autocommit = True
+        conn.cursor().execute("INSERT INTO documents (file_name) VALUES ('kept.pdf')")
+        conn.close()
+        stop_embedded(tmp_path)
+    finally:
+        _stop(proc)
+    pgdata = (tmp_path / "postgres").resolve()
+    assert not _postgres_running(pgdata), "stopping the app stops the embedded server"
+
+    proc = _start(tmp_path, port)
+    try:
+        _wait_ready(port, proc)
+        import psycopg2
+
+        from app.store.embedded import start_embedded, stop_embedded
+
+        conn = psycopg2.connect(start_embedded(tmp_path))
+        cur = conn.cursor()
+        cur.execute("SELECT file_name FROM documents")
+        assert cur.fetchall() == [("kept.pdf",)]
+        conn.close()
+        stop_embedded(tmp_path)
+    finally:
+        _stop(proc)
+
+
+def test_invalid_setting_stops_start_with_the_variable_named(tmp_path: Path) -> None:
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "PORT": "not-a-port"}
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "PORT" in result.stderr
+    assert "invalid_config" in result.stderr
