@@ -29,6 +29,8 @@ WORKDIR /app
 COPY --chown=pagewise:pagewise alembic.ini ./
 COPY --chown=pagewise:pagewise app ./app
 COPY --chown=pagewise:pagewise migrations ./migrations
+# `python -m app eval --dataset DIR` scores retrieval on your own golden set inside the image too.
+COPY --chown=pagewise:pagewise evals ./evals
 USER pagewise
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \

@@ -14,7 +14,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run serve test test-cov check lint format typecheck imports deps-install deps-dev deps-compile ingest reindex \
+.PHONY: help run serve test test-cov eval eval-gate check lint format typecheck imports deps-install deps-dev deps-compile ingest reindex \
         deps-update db-status db-shell migrate clean
 
 help: ## list the targets
@@ -44,8 +44,15 @@ serve: run
 migrate: $(RUNTIME_STAMP) ## apply database migrations
 	$(PY) -m app migrate
 
-test: $(DEV_STAMP) ## run the whole test suite (real PostgreSQL, Redis, PDFs)
+test: $(DEV_STAMP) ## run the whole test suite (real PostgreSQL, Redis, PDFs), then the eval gate
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory eval-gate
+
+eval: $(RUNTIME_STAMP) ## score retrieval on the golden dataset: make eval [ARGS="--answers --json --quick"]
+	$(PY) -m app eval $(ARGS)
+
+eval-gate: $(RUNTIME_STAMP) ## fail when a retrieval metric drops below its floor in evals/thresholds.json
+	$(PY) -m app eval --gate
 
 test-cov: $(DEV_STAMP) ## tests with coverage; fails under 80 % of app/ lines
 	rm -f .coverage .coverage.*

@@ -1,4 +1,4 @@
-"""`python -m app …`: the operator's entry point (serve, migrate, ingest, reindex, db-status, db-shell)."""
+"""`python -m app …`: the operator's entry point (serve, migrate, ingest, reindex, eval, db-status, db-shell)."""
 
 from __future__ import annotations
 
@@ -150,10 +150,28 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    """Hands over to the eval runner in ``evals/``, loaded by name: the app never imports it statically."""
+    import importlib
+
+    try:
+        evals_cli = importlib.import_module("evals.cli")
+    except ModuleNotFoundError as exc:
+        print(
+            f"error [evals_missing]: the evals package is not installed next to the app ({exc}). "
+            "Run `python -m app eval` from a Pagewise checkout or an image that includes evals/.",
+            file=sys.stderr,
+        )
+        return 2
+    status: int = evals_cli.main(settings, args.eval_args)
+    return status
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "ingest": cmd_ingest,
     "keys": cmd_keys,
     "reindex": cmd_reindex,
+    "eval": cmd_eval,
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "db-status": cmd_db_status,
@@ -183,11 +201,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_parser(sub)
     rei = sub.add_parser("reindex", help="re-embed every chunk with the configured embedding model")
     rei.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev = sub.add_parser(
+        "eval", add_help=False, help="score retrieval (and answers) on a golden dataset; `eval --help` for options"
+    )
+    ev.add_argument("eval_args", nargs=argparse.REMAINDER)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "eval":  # its options belong to the eval runner
+        args.eval_args = [*extra, *args.eval_args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format, settings.environment)
