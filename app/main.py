@@ -13,7 +13,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
-from app.api.routes import chat, limits, models, ops
+from app.api.routes import chat, docs, limits, models, ops
 from app.api.state import AppResources
 from app.auth.service import Authenticator
 from app.cache.answers import AnswerCache
@@ -25,6 +25,9 @@ from app.core.logging import configure_logging, get_logger
 from app.core.rates import Rate
 from app.core.tracing import Tracer
 from app.embed import create_embedder
+from app.ingest.jobs import JobWorker
+from app.ingest.pipeline import Ingestor
+from app.ingest.uploads import Uploads
 from app.llm.factory import build_router
 from app.llm.metrics import LLMMetrics
 from app.rag.retrieval import HybridRetriever
@@ -33,7 +36,7 @@ from app.settings import Settings, load_settings
 from app.store import db, migrate
 from app.store.embedded import stop_embedded
 from app.store.search import VectorSearch
-from app.store.vectors import ensure_table_for
+from app.store.vectors import ensure_table_for, vector_store
 
 log = get_logger(__name__)
 
@@ -82,6 +85,17 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
         timeout=settings.db_connect_timeout,
     )
     llm_router = build_router(settings, redis, on_call=LLMMetrics(registry, tracer))
+    ingestor = Ingestor(
+        engine=engine,
+        store=vector_store(url, table),
+        table=table,
+        embedder=embedder,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_pages=settings.max_pdf_pages,
+        write_batch_chunks=settings.embed_batch_size * 4,
+    )
+    worker = JobWorker(engine, ingestor)
     return AppResources(
         settings=settings,
         database_url=url,
@@ -105,6 +119,8 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
         limiter=RateLimiter(redis),
         key_rate=Rate.parse(settings.rate_limit_per_key),
         ip_rate=Rate.parse(settings.rate_limit_per_ip),
+        uploads=Uploads(engine, max_pages=settings.max_pdf_pages, on_queued=worker.notify),
+        jobs=worker,
     )
 
 
@@ -119,10 +135,13 @@ def _cache_counter(registry: CollectorRegistry) -> Callable[[str], None]:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = await _open_resources(app.state.settings, app.state.registry)
     app.state.resources = resources
+    resources.jobs.start()
     log.info("pagewise ready", redis=resources.redis is not None, environment=resources.settings.environment)
     try:
         yield
     finally:
+        await resources.jobs.stop()
+        await resources.jobs.ingestor.store.close()
         await resources.router.aclose()
         await resources.search.close()
         await asyncio.to_thread(resources.tracer.shutdown)
@@ -162,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(chat.router)
     app.include_router(limits.router)
+    app.include_router(docs.router)
     # Outermost: every response, errors included, carries the request id.
     app.add_middleware(RequestContextMiddleware)
     return app

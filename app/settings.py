@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         100, ge=10, le=1000, description="HNSW search breadth (`hnsw.ef_search`): higher is more exact and slower."
     )
     max_pdf_pages: int = Field(2000, ge=1, le=100_000, description="PDFs with more pages are refused.")
+    max_upload_mb: float = Field(
+        10.0, gt=0, le=1024, description="Largest PDF accepted by `POST /api/v1/docs` and `PUT`, in MB (10^6 bytes)."
+    )
     llm_order: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["gemini", "openrouter", "groq", "openai", "local"],
         description="Priority of LLM providers, comma-separated; providers without their key are left out.",
@@ -171,6 +174,10 @@ class Settings(BaseSettings):
         None, description="Enables Gemini (embeddings with `EMBED_PROVIDER=gemini`)."
     )
     gemini_base_url: str | None = Field(None, description="Gemini API endpoint; default: Google's own.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1_000_000)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

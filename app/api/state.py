@@ -12,6 +12,8 @@ from app.auth.service import Authenticator
 from app.cache.ratelimit import RateLimiter
 from app.core.rates import Rate
 from app.core.tracing import Tracer
+from app.ingest.jobs import JobWorker
+from app.ingest.uploads import Uploads
 from app.llm.router import Router
 from app.rag.service import ChatService
 from app.settings import Settings
@@ -35,3 +37,5 @@ class AppResources:
     limiter: RateLimiter
     key_rate: Rate
     ip_rate: Rate
+    uploads: Uploads
+    jobs: JobWorker

@@ -86,7 +86,8 @@ class IngestReport:
         }
 
 
-def _lock_key(name: str) -> int:
+def lock_key(name: str) -> int:
+    """The advisory-lock key of a name (documents, uploads): 64 bits of its SHA-256."""
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
@@ -126,12 +127,12 @@ class Ingestor:
     async def _lock(self, name: str) -> AsyncIterator[None]:
         """A session advisory lock: one ingest per document at a time, across processes."""
         async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _lock_key(name)})
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": lock_key(name)})
             await conn.commit()
             try:
                 yield
             finally:
-                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(name)})
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(name)})
                 await conn.commit()
 
     async def ingest_bytes(

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, select, update
+from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -133,9 +133,13 @@ async def open_version(
     file_name: str,
     size: int,
     page_count: int,
-    embed_model: str,
+    embed_model: str | None,
+    status: str = "ingesting",
 ) -> int:
-    """The version this file becomes: an unfinished one for the same file is resumed, else a new one."""
+    """The version this file becomes: an unfinished one for the same file is resumed, else a new one.
+
+    An upload reserves its version as ``pending`` (its number is in the 202 response); the job's
+    ingest then resumes that same version as ``ingesting``."""
     unfinished = (
         await conn.execute(
             select(document_versions.c.version)
@@ -143,6 +147,11 @@ async def open_version(
                 document_versions.c.document_id == document_id,
                 document_versions.c.file_sha256 == sha256,
                 document_versions.c.status.in_(("pending", "ingesting", "failed")),
+                # only one newer than what readers see: publishing it must move them forward
+                document_versions.c.version
+                > func.coalesce(
+                    select(documents.c.current_version).where(documents.c.id == document_id).scalar_subquery(), 0
+                ),
             )
             .order_by(document_versions.c.version.desc())
             .limit(1)
@@ -152,7 +161,7 @@ async def open_version(
         await conn.execute(
             update(document_versions)
             .where(document_versions.c.document_id == document_id, document_versions.c.version == unfinished)
-            .values(status="ingesting", error=None, embed_model=embed_model)
+            .values(status=status, error=None, embed_model=embed_model)
         )
         return int(unfinished)
     version: int = (
@@ -171,7 +180,7 @@ async def open_version(
             file_name=file_name,
             file_size=size,
             page_count=page_count,
-            status="ingesting",
+            status=status,
             embed_model=embed_model,
         )
     )
@@ -213,7 +222,13 @@ async def publish_version(conn: AsyncConnection, document_id: uuid.UUID, version
         .values(status="ready", completed_at=func.now(), error=None)
     )
     await conn.execute(
-        update(documents).where(documents.c.id == document_id).values(current_version=version, updated_at=func.now())
+        update(documents)
+        .where(
+            documents.c.id == document_id,
+            # a slower, older upload finishing late never replaces a newer current version
+            or_(documents.c.current_version.is_(None), documents.c.current_version < version),
+        )
+        .values(current_version=version, updated_at=func.now())
     )
 
 

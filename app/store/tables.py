@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 metadata = MetaData(
     naming_convention={
@@ -113,6 +113,37 @@ vector_tables = Table(
     Column("is_active", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("uq_vector_tables_one_active", "is_active", unique=True, postgresql_where=text("is_active")),
+)
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed")
+
+ingest_jobs = Table(
+    "ingest_jobs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("document_id", UUID(as_uuid=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", Text, nullable=False, server_default="queued"),
+    Column("pages_done", Integer, nullable=False, server_default="0"),
+    Column("pages_total", Integer, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("error_code", Text),
+    Column("error", Text),
+    Column("result", JSONB),
+    Column("created_by", UUID(as_uuid=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    ForeignKeyConstraint(
+        ["document_id", "version"],
+        ["document_versions.document_id", "document_versions.version"],
+        ondelete="CASCADE",
+        name="fk_ingest_jobs_version",
+    ),
+    CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status_known"),
+    Index("ix_ingest_jobs_queued", "created_at", postgresql_where=text("status = 'queued'")),
+    Index("ix_ingest_jobs_document_id", "document_id"),
 )
 
 api_keys = Table(
