@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 
 from app.core.errors import InvalidInput
 
 PDF_MAGIC = b"%PDF-"
+
+# PDFium is not thread-safe, not even across different documents: concurrent uploads parsed in
+# worker threads crashed the process (SIGSEGV in get_text_range). One parse at a time per process.
+_PDFIUM = threading.Lock()
 
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -54,7 +59,14 @@ def sha256_hex(data: bytes) -> str:
 
 
 def parse_pdf(data: bytes, *, max_pages: int = 2000, name: str = "file") -> ParsedPdf:
-    """Extract every page's text; raise InvalidInput (with a specific code) for unreadable files."""
+    """Extract every page's text; raise InvalidInput (with a specific code) for unreadable files.
+
+    Safe to call from several threads: calls into PDFium are serialised."""
+    with _PDFIUM:
+        return _parse_pdf(data, max_pages=max_pages, name=name)
+
+
+def _parse_pdf(data: bytes, *, max_pages: int, name: str) -> ParsedPdf:
     import pypdfium2 as pdfium
     from pypdfium2 import PdfiumError
 
