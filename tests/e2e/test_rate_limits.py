@@ -63,27 +63,24 @@ def test_limit_is_exact_across_four_workers_and_redis_dying_does_not_stop_reques
         "WORKERS": "4",
         "RATE_LIMIT_PER_KEY": "20/hour",
         "RATE_LIMIT_PER_IP": "1000/hour",
-        "LOG_LEVEL": "WARNING",
-        # The default Redis timeout: a shorter one can expire while 4 workers share 2 busy cores, and a
-        # limiter that cannot hear Redis in time serves the request (fail open), which would overcount.
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
     }
     if time.time() % 3600 > 3590:  # do not straddle the hour window
         time.sleep(11)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "the server exited"
-            try:
-                if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        # Every worker up, not just the first: while the others still import torch on the same 2 cores,
+        # a starved event loop can miss Redis's reply within REDIS_TIMEOUT, and the limiter fails open.
+        while log_path.read_text().count("pagewise ready") < 4:
+            assert proc.poll() is None, "the server exited: " + log_path.read_text()[-2000:]
             assert time.monotonic() < deadline, "not ready in 90 s"
             time.sleep(0.2)
+        assert httpx.get(base + "/ready", timeout=5).status_code == 200
         key = (tmp_path / "api-key").read_text().strip()
 
         async def burst(n: int) -> list[int]:
@@ -91,7 +88,7 @@ def test_limit_is_exact_across_four_workers_and_redis_dying_does_not_stop_reques
                 return [r.status_code for r in await asyncio.gather(*(client.get("/api/v1/models") for _ in range(n)))]
 
         codes = asyncio.run(burst(60))
-        assert codes.count(200) == 20, codes
+        assert codes.count(200) == 20, (codes, [line for line in log_path.read_text().splitlines() if "Redis" in line])
         assert codes.count(429) == 40
         redis.stop()
         after = asyncio.run(burst(5))
