@@ -23,7 +23,7 @@ from app.llm.base import GenerationParams, Usage
 from app.llm.router import Router, Started
 from app.rag.answer import citations_for
 from app.rag.extractive import Citation, extractive_answer
-from app.rag.prompt import build_messages, cited_numbers, history_messages
+from app.rag.prompt import NO_ANSWER, build_messages, cited_numbers, history_messages
 from app.rag.retrieval import HybridRetriever
 from app.store.documents import corpus_generation
 from app.store.search import Hit
@@ -170,6 +170,14 @@ class ChatService:
                 output=[{"file": h.file_name, "page": h.page, "score": round(h.score, 4)} for h in retrieval.hits],
                 metadata={"mode": retrieval.mode},
             )
+            if not retrieval.hits:
+                # A model given no passages can only guess (the local one invents phone numbers): say so.
+                await self._remember_turn(request, NO_ANSWER)
+                trace.end(output=NO_ANSWER, metadata={"mode": "extractive", "passages": 0})
+                ended = True
+                yield Token(NO_ANSWER)
+                yield Final([], None, None, "extractive", retrieval.mode, Usage())
+                return
             history = []
             if self.memory is not None and request.session_id and request.owner:
                 turns = await self.memory.load(request.owner, request.session_id)

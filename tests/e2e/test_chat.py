@@ -157,13 +157,23 @@ async def test_failure_mid_stream_ends_with_an_error_event(chat_app: Any) -> Non
     assert events[-1][1]["code"] == "stream_interrupted"
 
 
-async def test_tag_filter_limits_retrieval(chat_app: Any) -> None:
-    client, _, scripts, auth = chat_app
-    scripts.append(ChatScript(text="The documents do not contain the answer to this question."))
+async def test_tag_filter_limits_retrieval_and_no_passage_means_no_guess(chat_app: Any) -> None:
+    client, server, _, auth = chat_app
+    calls = len(server.requests)
     response = await client.post(
         "/api/v1/chat?stream=false", json={"question": "revenue?", "filters": {"tags": ["legal"]}}, headers=auth
     )
-    assert response.json()["citations"] == []
+    body = response.json()
+    assert body["citations"] == []
+    assert body["answer"] == "The documents do not contain the answer to this question."
+    assert (body["mode"], body["provider"]) == ("extractive", None)
+    assert len(server.requests) == calls, "no LLM is asked to answer from nothing"
+    streamed = await client.post(
+        "/api/v1/chat?stream=true", json={"question": "revenue?", "filters": {"tags": ["legal"]}}, headers=auth
+    )
+    events = parse_sse(streamed.text)
+    assert [name for name, _ in events] == ["token", "citations", "done"]
+    assert events[-1][1]["mode"] == "extractive"
 
 
 async def test_answer_cache_hits_and_a_document_change_invalidates_it(
