@@ -26,7 +26,7 @@ from app.core.rates import Rate
 from app.core.tracing import Tracer
 from app.embed import create_embedder
 from app.ingest.jobs import JobWorker
-from app.ingest.pipeline import Ingestor
+from app.ingest.service import build_ingestor
 from app.ingest.uploads import Uploads
 from app.llm.factory import build_router
 from app.llm.metrics import LLMMetrics
@@ -36,7 +36,7 @@ from app.settings import Settings, load_settings
 from app.store import db, migrate
 from app.store.embedded import stop_embedded
 from app.store.search import VectorSearch
-from app.store.vectors import ensure_table_for, vector_store
+from app.store.vectors import ensure_table_for
 
 log = get_logger(__name__)
 
@@ -85,17 +85,7 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
         timeout=settings.db_connect_timeout,
     )
     llm_router = build_router(settings, redis, on_call=LLMMetrics(registry, tracer))
-    ingestor = Ingestor(
-        engine=engine,
-        store=vector_store(url, table),
-        table=table,
-        embedder=embedder,
-        chunk_size=settings.chunk_size,
-        chunk_overlap=settings.chunk_overlap,
-        max_pages=settings.max_pdf_pages,
-        write_batch_chunks=settings.embed_batch_size * 4,
-    )
-    worker = JobWorker(engine, ingestor)
+    worker = JobWorker(engine, build_ingestor(settings, engine, url, table, embedder))
     return AppResources(
         settings=settings,
         database_url=url,

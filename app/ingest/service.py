@@ -6,11 +6,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from app.embed import Embedder, create_embedder
 from app.ingest.pipeline import Ingestor
 from app.settings import Settings
 from app.store import db
-from app.store.vectors import ensure_table_for, vector_store
+from app.store.vectors import VectorTable, ensure_table_for, vector_store
+
+
+def build_ingestor(
+    settings: Settings, engine: AsyncEngine, database_url: str, table: VectorTable, embedder: Embedder
+) -> Ingestor:
+    """An Ingestor with the settings' chunking and batch sizes; the caller closes ``ingestor.store``."""
+    return Ingestor(
+        engine=engine,
+        store=vector_store(database_url, table),
+        table=table,
+        embedder=embedder,
+        chunk_size=settings.chunk_size,
+        chunk_overlap=settings.chunk_overlap,
+        max_pages=settings.max_pdf_pages,
+        write_batch_chunks=settings.embed_batch_size * 4,
+    )
 
 
 @asynccontextmanager
@@ -23,20 +41,11 @@ async def open_ingestor(
         embedder = embedder or create_embedder(settings)
         async with engine.begin() as conn:
             table = await ensure_table_for(conn, embedder.model_id, embedder.dim)
-        store = vector_store(database_url, table)
+        ingestor = build_ingestor(settings, engine, database_url, table, embedder)
         try:
-            yield Ingestor(
-                engine=engine,
-                store=store,
-                table=table,
-                embedder=embedder,
-                chunk_size=settings.chunk_size,
-                chunk_overlap=settings.chunk_overlap,
-                max_pages=settings.max_pdf_pages,
-                write_batch_chunks=settings.embed_batch_size * 4,
-            )
+            yield ingestor
         finally:
-            await store.close()
+            await ingestor.store.close()
     finally:
         await engine.dispose()
 

@@ -184,20 +184,21 @@ async def patch_document(document_id: DocId, body: DocumentPatch, _: DocsWriteKe
     return (await _info(engine, document_id)).as_json()
 
 
-@router.delete("/docs/{document_id}", summary="Soft delete: out of retrieval at once; rows and files kept")
-async def delete_document(document_id: DocId, _: DocsWriteKey, engine: EngineDep) -> dict[str, Any]:
+async def _set_deleted(engine: Any, document_id: uuid.UUID, deleted: bool) -> dict[str, Any]:
     async with engine.begin() as conn:
-        if not await catalog.set_deleted(conn, document_id, True):
+        if not await catalog.set_deleted(conn, document_id, deleted):
             raise NotFound(f"No document {document_id}. List them with GET /api/v1/docs.")
     return (await _info(engine, document_id)).as_json()
+
+
+@router.delete("/docs/{document_id}", summary="Soft delete: out of retrieval at once; rows and files kept")
+async def delete_document(document_id: DocId, _: DocsWriteKey, engine: EngineDep) -> dict[str, Any]:
+    return await _set_deleted(engine, document_id, True)
 
 
 @router.post("/docs/{document_id}/restore", summary="Bring a soft-deleted document back into retrieval")
 async def restore_document(document_id: DocId, _: DocsWriteKey, engine: EngineDep) -> dict[str, Any]:
-    async with engine.begin() as conn:
-        if not await catalog.set_deleted(conn, document_id, False):
-            raise NotFound(f"No document {document_id}. List them with GET /api/v1/docs.")
-    return (await _info(engine, document_id)).as_json()
+    return await _set_deleted(engine, document_id, False)
 
 
 @router.get("/jobs/{job_id}", summary="An ingestion job: queued, running (pages done/total), succeeded or failed")
