@@ -21,6 +21,7 @@ class Message:
 class GenerationParams:
     temperature: float = 0.1
     max_tokens: int = 512
+    stop: tuple[str, ...] = ()  # at most 4 (OpenAI's limit); generation ends before any of them
 
 
 @dataclass

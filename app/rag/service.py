@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +23,7 @@ from app.llm.base import GenerationParams, Usage
 from app.llm.router import Router, Started
 from app.rag.answer import citations_for
 from app.rag.extractive import Citation, extractive_answer
-from app.rag.prompt import NO_ANSWER, build_messages, cited_numbers, history_messages
+from app.rag.prompt import NO_ANSWER, STOP_SEQUENCES, build_messages, cited_numbers, history_messages
 from app.rag.retrieval import HybridRetriever
 from app.store.documents import corpus_generation
 from app.store.search import Hit
@@ -185,9 +185,10 @@ class ChatService:
             messages = build_messages(request.question, retrieval.hits, history)
             provider = model = None
             usage = Usage()
+            params = replace(request.params, stop=STOP_SEQUENCES)
             parts: list[str] = []
             try:
-                async for event in self.router.stream(messages, request.params, request.model, trace=trace):
+                async for event in self.router.stream(messages, params, request.model, trace=trace):
                     if isinstance(event, Started):
                         provider, model = event.provider, event.model
                         continue

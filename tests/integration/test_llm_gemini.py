@@ -13,7 +13,7 @@ from tests.helpers.fake_provider import drain
 from tests.helpers.fake_server import ChatScript, FakeServer, Fault, gemini_chat_server
 
 MESSAGES = [Message("system", "Answer from the passages only."), Message("user", "What grew?")]
-PARAMS = GenerationParams(temperature=0.0, max_tokens=64)
+PARAMS = GenerationParams(temperature=0.0, max_tokens=64, stop=("\nQuestion:",))
 OPEN: list[GeminiProvider] = []
 
 
@@ -45,6 +45,7 @@ async def test_streams_text_usage_and_sends_the_system_instruction() -> None:
         assert request.body["systemInstruction"]["parts"][0]["text"] == "Answer from the passages only."
         assert request.body["contents"] == [{"role": "user", "parts": [{"text": "What grew?"}]}]
         assert request.body["generationConfig"]["maxOutputTokens"] == 64
+        assert request.body["generationConfig"]["stopSequences"] == ["\nQuestion:"]
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,16 @@ async def test_smollm2_answers_from_the_passage(smollm: LocalGGUFProvider) -> No
     assert smollm.model == "SmolLM2-135M-Instruct.Q4_1"
 
 
+async def test_stop_sequences_end_the_local_answer(smollm: LocalGGUFProvider) -> None:
+    count = [Message("user", "Count from 1 to 20, one number per line.")]
+    free = "".join([d.text async for d in smollm.stream(count, GenerationParams(temperature=0.0, max_tokens=60))])
+    assert "\n5" in free, free
+    params = GenerationParams(temperature=0.0, max_tokens=60, stop=("\n5",))
+    stopped = "".join([d.text async for d in smollm.stream(count, params)])
+    assert "5" not in stopped
+    assert stopped == free[: free.index("\n5")]
+
+
 async def test_a_consumer_that_stops_reading_cancels_the_generation(smollm: LocalGGUFProvider) -> None:
     story = [Message("user", "Write a very long story about a cat who travels the world.")]
     before = smollm.tokens_generated

@@ -28,11 +28,12 @@ async def test_streams_through_llamaindex_and_classifies_failures() -> None:
         opened = [provider(server) for _ in range(3)]
         openai_chat_server(server, path=r"/api/v1/chat/completions").append(ChatScript(text="Page 7 has it."))
         deltas: list[Delta] = []
-        await drain(opened[0].stream(MESSAGES, GenerationParams(max_tokens=32)), deltas)
+        await drain(opened[0].stream(MESSAGES, GenerationParams(max_tokens=32, stop=("\nQuestion:",))), deltas)
         assert "".join(d.text for d in deltas) == "Page 7 has it."
         assert deltas[-1].finish_reason == "stop"
         body = server.requests[0].body
         assert body["model"] == "google/gemini-2.0-flash-001"
+        assert body["stop"] == ["\nQuestion:"]
         assert body["messages"][0] == {"role": "system", "content": "Use the passages."}
         assert server.requests[0].headers["authorization"] == "Bearer sk-or-v1-test"
 

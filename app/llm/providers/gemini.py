@@ -87,7 +87,10 @@ class GeminiProvider:
             if m.role != "system"
         ]
         config = types.GenerateContentConfig(
-            system_instruction=system, temperature=params.temperature, max_output_tokens=params.max_tokens
+            system_instruction=system,
+            temperature=params.temperature,
+            max_output_tokens=params.max_tokens,
+            stop_sequences=list(params.stop) or None,
         )
         finished = False
         try:

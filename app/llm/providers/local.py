@@ -138,6 +138,8 @@ class LocalGGUFProvider:
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
         }
+        if params.stop:
+            request["stop"] = list(params.stop)
 
         def emit(chunk: dict[str, Any]) -> bool:
             if stop.is_set():

@@ -90,6 +90,8 @@ class OpenAICompatibleProvider:
             "max_tokens": params.max_tokens,
             "stream": True,
         }
+        if params.stop:
+            request["stop"] = list(params.stop[:4])
         if self.include_usage:
             request["stream_options"] = {"include_usage": True}
         try:

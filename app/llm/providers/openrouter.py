@@ -49,7 +49,10 @@ class OpenRouterProvider:
         chat = [ChatMessage(role=_ROLES.get(m.role, MessageRole.USER), content=m.content) for m in messages]
         finished = False
         try:
-            responses = await self.llm.astream_chat(chat, temperature=params.temperature, max_tokens=params.max_tokens)
+            extra = {"stop": list(params.stop[:4])} if params.stop else {}
+            responses = await self.llm.astream_chat(
+                chat, temperature=params.temperature, max_tokens=params.max_tokens, **extra
+            )
             async for response in responses:
                 finish, usage = _finish_and_usage(response.raw)
                 if finish == "content_filter":
