@@ -1,4 +1,8 @@
-"""FastAPI dependencies as ``Annotated`` aliases: routes declare what they need, never build it."""
+"""FastAPI dependencies as ``Annotated`` aliases: routes declare what they need, never build it.
+
+All are ``async def``, even those that do no I/O: FastAPI runs a plain ``def`` dependency in its
+thread pool, a thread hop per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -18,21 +22,21 @@ from app.rag.service import ChatService
 from app.settings import Settings
 
 
-def get_resources(request: Request) -> AppResources:
+async def get_resources(request: Request) -> AppResources:
     """The resources the lifespan built for this worker."""
     resources: AppResources = request.app.state.resources
     return resources
 
 
-def get_settings(resources: Annotated[AppResources, Depends(get_resources)]) -> Settings:
+async def get_settings(resources: Annotated[AppResources, Depends(get_resources)]) -> Settings:
     return resources.settings
 
 
-def get_engine(resources: Annotated[AppResources, Depends(get_resources)]) -> AsyncEngine:
+async def get_engine(resources: Annotated[AppResources, Depends(get_resources)]) -> AsyncEngine:
     return resources.engine
 
 
-def get_redis(resources: Annotated[AppResources, Depends(get_resources)]) -> Redis | None:
+async def get_redis(resources: Annotated[AppResources, Depends(get_resources)]) -> Redis | None:
     return resources.redis
 
 
@@ -42,7 +46,7 @@ EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 RedisDep = Annotated[Redis | None, Depends(get_redis)]
 
 
-def get_router(resources: Annotated[AppResources, Depends(get_resources)]) -> Router:
+async def get_router(resources: Annotated[AppResources, Depends(get_resources)]) -> Router:
     return resources.router
 
 
@@ -92,7 +96,7 @@ DocsWriteKey = Annotated[ApiKey, Depends(require("docs:write"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
 
 
-def get_chat_service(resources: Annotated[AppResources, Depends(get_resources)]) -> ChatService:
+async def get_chat_service(resources: Annotated[AppResources, Depends(get_resources)]) -> ChatService:
     return resources.chat
 
 

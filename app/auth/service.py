@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.keys import ApiKey, count_active, create_key, find_key, hash_key
 from app.core.errors import Forbidden, Unauthorized
+from app.core.singleflight import SingleFlight
 
 
 class Authenticator:
@@ -21,6 +22,7 @@ class Authenticator:
         self._cache: TTLCache[str, ApiKey] | None = (
             TTLCache(maxsize=10_000, ttl=cache_seconds) if cache_seconds > 0 else None
         )
+        self._lookups: SingleFlight[ApiKey | None] = SingleFlight()
 
     async def authenticate(self, presented: str | None) -> ApiKey:
         if not presented:
@@ -28,8 +30,7 @@ class Authenticator:
         digest = hash_key(presented)
         if self._cache is not None and digest in self._cache:
             return self._cache[digest]
-        async with self.engine.connect() as conn:
-            key = await find_key(conn, presented)
+        key = await self._lookups.run(digest, lambda: self._find(presented))
         if key is None:
             raise Unauthorized(
                 "This API key is not valid (unknown or revoked). Create one with `python -m app keys create`."
@@ -37,6 +38,10 @@ class Authenticator:
         if self._cache is not None:
             self._cache[digest] = key
         return key
+
+    async def _find(self, presented: str) -> ApiKey | None:
+        async with self.engine.connect() as conn:
+            return await find_key(conn, presented)
 
     @staticmethod
     def authorize(key: ApiKey, scope: str) -> None:
