@@ -37,7 +37,8 @@ class AnswerCache:
         self.ttl = ttl_seconds
         self._local: TTLCache[str, str] = TTLCache(maxsize=5000, ttl=max(ttl_seconds, 1))
 
-    async def get(self, key: str) -> dict[str, Any] | None:
+    async def get(self, key: str) -> str | None:
+        """The cached answer as the JSON object text it was stored as: a hit need not be decoded."""
         if self.ttl <= 0:
             return None
         if self.redis is None:
@@ -48,7 +49,9 @@ class AnswerCache:
             except RedisError as exc:
                 log.warning("answer cache unavailable", error=str(exc))
                 return None
-        return json.loads(raw) if raw else None
+        if not raw:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def set(self, key: str, value: dict[str, Any]) -> None:
         if self.ttl <= 0:

@@ -18,6 +18,7 @@ from app.cache.answers import AnswerCache, cache_key
 from app.cache.memory import ConversationMemory
 from app.core.errors import AllProvidersFailed
 from app.core.logging import get_logger
+from app.core.singleflight import SingleFlight
 from app.core.tracing import NO_SPAN, Tracer
 from app.llm.base import GenerationParams, Usage
 from app.llm.router import Router, Started
@@ -117,15 +118,23 @@ class ChatService:
         self.engine = engine
         self.cache = cache
         self.on_cache = on_cache
-        self._generation: tuple[float, str] = (0.0, "")
+        self._generation: tuple[float, str] = (float("-inf"), "")
+        self._reads: SingleFlight[str] = SingleFlight()
 
     async def _corpus_generation(self) -> str:
-        """Read at most once a second: a document change is seen by the cache within 1 s."""
-        now = time.monotonic()
-        if now - self._generation[0] >= GENERATION_TTL and self.engine is not None:
-            async with self.engine.connect() as conn:
-                self._generation = (now, await corpus_generation(conn))
-        return self._generation[1]
+        """Read at most once a second (by one request; the others wait for it): a document change
+        is seen by the cache within 1 s."""
+        if self.engine is None or time.monotonic() - self._generation[0] < GENERATION_TTL:
+            return self._generation[1]
+        return await self._reads.run("generation", self._read_generation)
+
+    async def _read_generation(self) -> str:
+        assert self.engine is not None
+        started = time.monotonic()
+        async with self.engine.connect() as conn:
+            generation = await corpus_generation(conn)
+        self._generation = (started, generation)
+        return generation
 
     async def cache_key(self, request: ChatRequest) -> str | None:
         """The answer-cache key of a stateless request (None when caching is off)."""
@@ -143,7 +152,8 @@ class ChatService:
             max_tokens=request.params.max_tokens,
         )
 
-    async def cached(self, key: str | None) -> dict[str, Any] | None:
+    async def cached(self, key: str | None) -> str | None:
+        """The cached answer's JSON object text, or None."""
         if key is None or self.cache is None:
             return None
         hit = await self.cache.get(key)

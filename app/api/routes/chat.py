@@ -67,10 +67,14 @@ async def _event_stream(
             yield _sse("error", {"code": exc.code, "message": exc.message, "request_id": request_id})
 
 
-def _cached_response(hit: dict[str, Any], stream: str, request_id: str | None) -> Any:
+def _cached_response(raw: str, stream: str, request_id: str | None) -> Any:
     headers = {"X-Cache": "hit"}
     if stream != "true":
-        return JSONResponse({**hit, "request_id": request_id}, headers=headers)
+        # the stored object with this request's id appended: a hit is neither decoded nor encoded again
+        return Response(
+            f'{raw[:-1]}, "request_id": {json.dumps(request_id)}}}', media_type="application/json", headers=headers
+        )
+    hit = json.loads(raw)
     done = {k: v for k, v in hit.items() if k not in ("answer", "citations")}
     body = (
         _sse("token", {"text": hit["answer"]})
