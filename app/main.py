@@ -9,10 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from app.api.errors import install_error_handlers
-from app.api.middleware import RequestContextMiddleware
+from app.api.middleware import HttpMetrics, RequestContextMiddleware
 from app.api.routes import chat, docs, limits, models, ops
 from app.api.state import AppResources
 from app.auth.service import Authenticator
@@ -164,14 +163,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "X-Cache", "Retry-After"],
         )
-    Instrumentator(registry=app.state.registry, excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
     app.include_router(ops.router)
     app.include_router(models.router)
     app.include_router(chat.router)
     app.include_router(limits.router)
     app.include_router(docs.router)
     # Outermost: every response, errors included, carries the request id.
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(app.state.registry))
     return app

@@ -81,8 +81,14 @@ async def test_without_redis_ready_says_not_configured(app_client: Callable[...,
 async def test_metrics_expose_http_requests_total(app_client: Callable[..., Any]) -> None:
     async with app_client() as client:
         await client.get("/health")
+        await client.get("/nope/123")
+        await client.get("/api/v1/docs/3f0c")  # no key: 401, counted under its route template
         text = (await client.get("/metrics")).text
         assert 'http_requests_total{handler="/health",method="GET",status="2xx"} 1.0' in text
+        assert 'http_requests_total{handler="none",method="GET",status="4xx"} 1.0' in text
+        assert 'http_requests_total{handler="/api/v1/docs/{document_id}",method="GET",status="4xx"} 1.0' in text
+        assert 'http_request_duration_seconds_count{handler="/health",method="GET"} 1.0' in text
+        assert 'handler="/metrics"' not in text
 
 
 async def test_error_envelopes(make_settings: Callable[..., Settings]) -> None:

@@ -1,4 +1,4 @@
-"""Liveness and readiness for orchestrators and load balancers (no API key needed)."""
+"""Liveness, readiness and metrics for orchestrators, load balancers and Prometheus (no API key needed)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import asyncio
 import time
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.api.deps import EngineDep, RedisDep, SettingsDep
+from app.api.deps import EngineDep, RedisDep, ResourcesDep, SettingsDep
 from app.cache import redis as redis_store
 from app.core.errors import DependencyUnavailable
 from app.store import db
@@ -52,3 +53,9 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> di
             details={"checks": checks, "failed": failed},
         )
     return {"status": "ready", "checks": checks}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(resources: ResourcesDep) -> Response:
+    """Prometheus text format: HTTP requests and latency, LLM calls, answer-cache lookups."""
+    return Response(generate_latest(resources.registry), media_type=CONTENT_TYPE_LATEST)
