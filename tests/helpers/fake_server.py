@@ -11,6 +11,7 @@ import json
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -60,6 +61,11 @@ class _Server(ThreadingHTTPServer):
     # socketserver's default listen backlog is 5: a burst of new connections would overflow it and
     # wait a full second for the SYN to be retransmitted
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client closing its keep-alive connection (or cutting a stream) is not a server error
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeServer:
@@ -117,19 +123,21 @@ class FakeServer:
                 self._send(404, {"error": {"message": f"no route for {self.command} {self.path}"}}, {})
 
             def _stream(self, status: int, body: StreamBody) -> None:
+                # chunked on a keep-alive connection, as the real providers stream
                 self.send_response(status)
                 self.send_header("content-type", body.content_type)
-                self.send_header("connection", "close")
+                self.send_header("transfer-encoding", "chunked")
                 self.end_headers()
-                self.close_connection = True
                 for i, piece in enumerate(body.pieces):
                     if body.drop_after is not None and i == body.drop_after:
+                        self.close_connection = True
                         self.connection.shutdown(2)
                         return
-                    self.wfile.write(piece)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
                     self.wfile.flush()
                     if body.delay:
                         time.sleep(body.delay)
+                self.wfile.write(b"0\r\n\r\n")
 
             def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
