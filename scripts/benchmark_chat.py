@@ -141,6 +141,8 @@ def main() -> None:
             "RATE_LIMIT_PER_IP": "10000000/minute",
         }
         env.pop("DATABASE_URL", None)
+        if args.database_url:  # else the server starts an embedded PostgreSQL in the temporary DATA_DIR
+            env["DATABASE_URL"] = args.database_url
         env.pop("REDIS_URL", None)
         subprocess.run(
             [sys.executable, "-m", "app", "ingest", *map(str, files), "--json"],
