@@ -114,6 +114,10 @@ class Settings(BaseSettings):
         description="Vector size for remote models that can shorten their output; default: the model's own.",
     )
     embed_batch_size: int = Field(32, ge=1, le=2048, description="Texts per embedding call.")
+    model_cache_dir: Path | None = Field(
+        None,
+        description="Where the local embedder keeps its ONNX export (~90 MB, made once from the shipped weights). Unset: `DATA_DIR/models`.",
+    )
     embed_max_retries: int = Field(
         4, ge=0, le=20, description="Retries (exponential backoff) of a failed remote embedding call."
     )
@@ -201,6 +205,7 @@ class Settings(BaseSettings):
         "google_api_key",
         "openai_base_url",
         "gemini_base_url",
+        "model_cache_dir",
         mode="before",
     )
     @classmethod

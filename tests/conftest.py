@@ -24,6 +24,8 @@ for _name in Settings.model_fields:
     os.environ.pop(_name.upper(), None)
 
 REPO = Path(__file__).resolve().parents[1]
+# ...but share the local embedder's ONNX export (the one `make run` makes): exported once, not per test.
+os.environ["MODEL_CACHE_DIR"] = str(REPO / ".data" / "models")
 
 
 @pytest.fixture(scope="session")
@@ -96,6 +98,6 @@ def minilm() -> Any:
     """The real local embedder, loaded once per session."""
     from app.embed.local import local_minilm
 
-    embedder = local_minilm()
+    embedder = local_minilm(Path(os.environ["MODEL_CACHE_DIR"]))
     _ = embedder.model
     return embedder

@@ -46,12 +46,10 @@ class Embedder:
 
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Query embeddings for several questions in one model call where the provider allows it."""
-        batch = getattr(self.model, "get_query_embeddings", None)  # our remote providers
+        batch = getattr(self.model, "get_query_embeddings", None)  # our providers: local and remote
         if batch is not None:
             result: list[list[float]] = batch(texts)
             return result
-        if self.model_id == LOCAL_MODEL:  # MiniLM is symmetric: a query embeds exactly like a text
-            return self.model.get_text_embedding_batch(texts)
         return [self.model.get_query_embedding(text) for text in texts]
 
     async def aclose(self) -> None:
