@@ -31,10 +31,14 @@ _FENCE = re.compile(r"<{3,}|>{3,}")
 _CITED = re.compile(r"\[(\d{1,3})\]")
 
 
+def _unfenced(text: str) -> str:
+    """A passage cannot close its fence early: runs of 3+ angle brackets become a space."""
+    return _FENCE.sub(" ", text) if "<<<" in text or ">>>" in text else text  # the scan is ~10x the test
+
+
 def build_messages(question: str, hits: Sequence[Hit], history: Sequence[Message] = ()) -> list[Message]:
     passages = "\n\n".join(
-        f"[{n}] {hit.file_name}, page {hit.page}\n<<<\n{_FENCE.sub(' ', hit.text)}\n>>>"
-        for n, hit in enumerate(hits, start=1)
+        f"[{n}] {hit.file_name}, page {hit.page}\n<<<\n{_unfenced(hit.text)}\n>>>" for n, hit in enumerate(hits, start=1)
     )
     user = f"Passages:\n\n{passages or '(no passage matched the question)'}\n\nQuestion: {question}"
     return [Message("system", SYSTEM_PROMPT), *history, Message("user", user)]
