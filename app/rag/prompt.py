@@ -38,7 +38,8 @@ def _unfenced(text: str) -> str:
 
 def build_messages(question: str, hits: Sequence[Hit], history: Sequence[Message] = ()) -> list[Message]:
     passages = "\n\n".join(
-        f"[{n}] {hit.file_name}, page {hit.page}\n<<<\n{_unfenced(hit.text)}\n>>>" for n, hit in enumerate(hits, start=1)
+        f"[{n}] {hit.file_name}, page {hit.page}\n<<<\n{_unfenced(hit.text)}\n>>>"
+        for n, hit in enumerate(hits, start=1)
     )
     user = f"Passages:\n\n{passages or '(no passage matched the question)'}\n\nQuestion: {question}"
     return [Message("system", SYSTEM_PROMPT), *history, Message("user", user)]
