@@ -39,6 +39,10 @@ class HashEmbedding(BaseEmbedding):
     def _get_text_embedding(self, text: str) -> list[float]:
         return self._get_text_embeddings([text])[0]
 
+    def get_query_embeddings(self, queries: list[str]) -> list[list[float]]:
+        """Batched questions, as the local and remote embedders take them (one call, may fail)."""
+        return self._get_text_embeddings(queries)
+
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._vector(query)
 
