@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from benchlib import DATASET, ROOT, emit, parser
 
-from app.embed.local import MiniLMEmbedding, model_dir
+from app.embed.base import model_dir
+from app.embed.local import MiniLMEmbedding
 from app.ingest.chunking import chunk_page
 from app.ingest.pdf import parse_pdf
 from app.settings import Settings

