@@ -15,7 +15,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATASET = ROOT.parent / "shared" / "evals" / "mmlongbench-ci"
+from evals.dataset import DEFAULT_DATASET  # noqa: E402  (after the path is set)
+
+DATASET = DEFAULT_DATASET  # the golden set the benchmarks read
 
 
 def parser(description: str) -> argparse.ArgumentParser:

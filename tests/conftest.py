@@ -16,6 +16,7 @@ from redis import Redis as SyncRedis
 from app.main import create_app
 from app.settings import Settings
 from app.store.embedded import stop_embedded
+from evals.dataset import DEFAULT_DATASET
 from tests.helpers.postgres import PostgresForTests
 from tests.helpers.redis_server import RedisServer, start_or_reuse
 
@@ -26,6 +27,17 @@ for _name in Settings.model_fields:
 REPO = Path(__file__).resolve().parents[1]
 # ...but share the local embedder's ONNX export (the one `make run` makes): exported once, not per test.
 os.environ["MODEL_CACHE_DIR"] = str(REPO / ".data" / "models")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Many tests read the golden PDFs: without them, stop with one clear message instead of dozens of tracebacks."""
+    if not (DEFAULT_DATASET / "manifest.json").is_file():
+        pytest.exit(
+            f"the golden dataset is missing: no {DEFAULT_DATASET / 'manifest.json'}. The tests read the shared PDFs "
+            "from ../shared/evals/mmlongbench-ci beside this checkout; clone the repository next to shared/ "
+            "(e.g. git clone <repo> /work/pagewise-check) and run make test there.",
+            returncode=4,
+        )
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pypdfium2 as pdfium
 
-DATASET = Path(__file__).resolve().parents[2].parent / "shared" / "evals" / "mmlongbench-ci"
+from evals.dataset import DEFAULT_DATASET as DATASET
+
 DOCUMENTS = DATASET / "documents"
 SMALL_PDF = DOCUMENTS / "a4f3ced0696009fec3179f493e4f28c4.pdf"  # 17 pages, 100 KB
 SMALL_PDF_2 = DOCUMENTS / "936c0e2c2e6c8e0c07c51bfaf7fd0a83.pdf"  # 15 pages
