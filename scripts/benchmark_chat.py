@@ -230,6 +230,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "workers": args.workers,
         "redis": redis is not None,
+        "query_embedding_precision": os.environ.get("QUERY_EMBEDDING_PRECISION") or "int8",
     }
     table = "\n".join(
         [

@@ -23,7 +23,11 @@ def create_embedder(settings: Settings) -> Embedder:
             )
         from app.embed.local import local_minilm
 
-        return local_minilm(settings.model_cache_dir or settings.data_dir / "models", settings.embed_batch_size)
+        return local_minilm(
+            settings.model_cache_dir or settings.data_dir / "models",
+            settings.embed_batch_size,
+            settings.query_embedding_precision,
+        )
 
     key = settings.openai_api_key if provider == "openai" else settings.google_api_key
     if key is None:
