@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -23,7 +24,7 @@ from app.core.errors import ConfigError
 from app.core.logging import configure_logging, get_logger
 from app.core.rates import Rate
 from app.core.tracing import Tracer
-from app.embed import create_embedder
+from app.embed import Embedder, create_embedder
 from app.ingest.jobs import JobWorker
 from app.ingest.service import build_ingestor
 from app.ingest.uploads import Uploads
@@ -110,6 +111,7 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
         ip_rate=Rate.parse(settings.rate_limit_per_ip),
         uploads=Uploads(engine, max_pages=settings.max_pdf_pages, on_queued=worker.notify),
         jobs=worker,
+        embedder=embedder,
     )
 
 
@@ -120,15 +122,28 @@ def _cache_counter(registry: CollectorRegistry) -> Callable[[str], None]:
     return lambda result: counter.labels(result=result).inc()
 
 
+async def _prepare_embedder(embedder: Embedder) -> None:
+    started = time.perf_counter()
+    try:
+        await asyncio.to_thread(embedder.prepare)
+        log.info("question embedder loaded", model=embedder.model_id, seconds=round(time.perf_counter() - started, 2))
+    except Exception as exc:  # a chat request meets the same error and reports it; serving goes on
+        log.warning("the question embedder could not be loaded in advance", error=str(exc))
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = await _open_resources(app.state.settings, app.state.registry)
     app.state.resources = resources
     resources.jobs.start()
+    # The question embedder loads beside serving (the first start also exports it, ~5 s): a question
+    # that comes sooner waits for it, a health check does not.
+    warming = asyncio.create_task(_prepare_embedder(resources.embedder))
     log.info("pagewise ready", redis=resources.redis is not None, environment=resources.settings.environment)
     try:
         yield
     finally:
+        await warming  # a thread cannot be cancelled; it is quick once the graph exists
         await resources.jobs.stop()
         await resources.jobs.ingestor.store.close()
         await resources.router.aclose()

@@ -12,6 +12,7 @@ from app.auth.service import Authenticator
 from app.cache.ratelimit import RateLimiter
 from app.core.rates import Rate
 from app.core.tracing import Tracer
+from app.embed.base import Embedder
 from app.ingest.jobs import JobWorker
 from app.ingest.uploads import Uploads
 from app.llm.router import Router
@@ -39,3 +40,4 @@ class AppResources:
     ip_rate: Rate
     uploads: Uploads
     jobs: JobWorker
+    embedder: Embedder

@@ -45,6 +45,12 @@ class Embedder:
                     self._model = self._load()
         return self._model
 
+    def prepare(self) -> None:
+        """Load the model and whatever its first question would wait for (the local ONNX session)."""
+        prepare_queries = getattr(self.model, "prepare_queries", None)
+        if prepare_queries is not None:
+            prepare_queries()
+
     def embed_queries(self, texts: list[str]) -> list[list[float]]:
         """Query embeddings for several questions in one model call where the provider allows it."""
         batch = getattr(self.model, "get_query_embeddings", None)  # our providers: local and remote

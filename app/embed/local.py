@@ -247,21 +247,24 @@ class MiniLMEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "MiniLMEmbedding"
 
-    def get_query_embeddings(self, queries: list[str]) -> list[list[float]]:
-        """Questions, batched by the chat path (app/embed/batcher.py), without LlamaIndex's per-call events."""
+    def prepare_queries(self) -> Any:
+        """The question graph's session, made (and the graph exported) on first call."""
         if self._session is None:
             with self._lock:
                 if self._session is None:
                     path = ensure_onnx(self._cache_dir, self._precision)
                     self._session = _session(path, threads=1 if self._precision == "int8" else 0)
+        return self._session
+
+    def get_query_embeddings(self, queries: list[str]) -> list[list[float]]:
+        """Questions, batched by the chat path (app/embed/batcher.py), without LlamaIndex's per-call events."""
+        session = self.prepare_queries()
         order = sorted(range(len(queries)), key=lambda i: len(queries[i]))  # little compute goes into padding
         vectors: list[list[float]] = [[] for _ in queries]
         step = 1 if self._precision == "int8" else self.embed_batch_size
         for start in range(0, len(order), step):
             chunk = order[start : start + step]
-            for i, vector in zip(
-                chunk, _onnx_vectors(self._session, [queries[i] for i in chunk]).tolist(), strict=True
-            ):
+            for i, vector in zip(chunk, _onnx_vectors(session, [queries[i] for i in chunk]).tolist(), strict=True):
                 vectors[i] = vector
         return vectors
 

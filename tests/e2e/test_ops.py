@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 from fastapi import FastAPI
 
+from app.auth.keys import create_key
 from app.cache import redis as redis_module
 from app.core.logging import configure_logging
 from app.main import create_app
 from app.settings import Settings
+from app.store.db import create_engine
+from tests.conftest import serve_app
 from tests.helpers.postgres import PostgresForTests
 from tests.helpers.redis_server import RedisServer
 
@@ -169,3 +175,36 @@ async def test_schema_behind_head_refuses_to_start(
         with pytest.raises(ConfigError, match="python -m app migrate"):
             async with serve_app(app):
                 pass
+
+
+async def _until(check: Callable[[], bool], seconds: float = 30) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_the_question_embedder_loads_at_start_without_a_question(make_settings: Callable[..., Settings]) -> None:
+    app = create_app(make_settings(model_cache_dir=os.environ["MODEL_CACHE_DIR"]))
+    async with serve_app(app) as client:
+        model = app.state.resources.embedder.model
+        assert await _until(lambda: model._session is not None), "no ONNX session 30 s after the start"
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_an_embedder_that_cannot_load_does_not_stop_the_app(
+    make_settings: Callable[..., Settings], database_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    app = create_app(make_settings(model_cache_dir=tmp_path / "a-file" / "models"))
+    engine = create_engine(database_url, pool_size=1)
+    async with engine.begin() as conn:
+        _, key = await create_key(conn, "ops test", "chat")
+    await engine.dispose()
+    async with serve_app(app) as client:
+        assert (await client.get("/health")).status_code == 200
+        reply = await client.post("/api/v1/chat", json={"question": "anything?"}, headers={"X-API-Key": key})
+        assert reply.status_code == 500, reply.text
+        assert "MODEL_CACHE_DIR" in reply.json()["error"]["message"], "the error does not say what to fix"
