@@ -177,7 +177,7 @@ def main() -> None:
         try:
             key = (Path(tmp) / "api-key").read_text().strip()
             provider_whole, provider_first = asyncio.run(provider_times(llm_url + "/v1", 50))
-            load(port, key, 48, 4, unique=True)  # warm-up: model loads, pools fill
+            load(port, key, 64, 16, unique=True)  # warm-up: every worker has served, pools fill
             miss_1, _ = load(port, key, total // 4, 1, unique=True)
             cpu = cpu_seconds(proc.pid)
             misses, miss_seconds = load(port, key, total, 16, unique=True)
