@@ -20,7 +20,8 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -101,6 +102,17 @@ def _torch_vectors(model: Any, texts: Sequence[str]) -> np.ndarray:
     return _pool(hidden.numpy(), inputs["attention_mask"])
 
 
+@contextmanager
+def _written_whole(target: Path) -> Iterator[Path]:
+    """A private path to write; it becomes ``target`` if the block succeeds, and is removed in any case."""
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        yield partial
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def export_onnx(target: Path) -> None:
     """Export the shipped weights to ``target`` (written whole or not at all), checked against torch."""
     import torch
@@ -121,8 +133,7 @@ def export_onnx(target: Path) -> None:
 
     expected = _torch_vectors(model, _PROBE)  # before the export: tracing leaves the module changed
     sample = {k: torch.from_numpy(v) for k, v in _encode(_PROBE).items()}
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    try:
+    with _written_whole(target) as partial:
         with warnings.catch_warnings():
             # The TorchScript exporter (the dynamo one needs onnxscript) warns that it is legacy, and
             # traces with warnings about shapes it fixes; the agreement check below is what counts.
@@ -143,9 +154,6 @@ def export_onnx(target: Path) -> None:
                 f"The ONNX export of {LOCAL_MODEL} disagrees with torch (cosine {agreement:.6f}); "
                 "report this with your torch and onnxruntime versions."
             )
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def quantize_onnx(source: Path, target: Path) -> None:
@@ -156,8 +164,7 @@ def quantize_onnx(source: Path, target: Path) -> None:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    try:
+    with _written_whole(target) as partial:
         quantize_dynamic(
             str(source), str(partial), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
         )
@@ -170,9 +177,6 @@ def quantize_onnx(source: Path, target: Path) -> None:
                 f"The int8 copy of {LOCAL_MODEL} disagrees with the fp32 graph (cosine {agreement:.4f}): set "
                 "QUERY_EMBEDDING_PRECISION=fp32, and report this with your onnxruntime version."
             )
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def ensure_onnx(cache_dir: Path, precision: Precision = "int8") -> Path:
