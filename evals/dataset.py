@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DEFAULT_DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "evals" / "mmlongbench-ci"
+DEFAULT_DATASET = Path(__file__).resolve().parent / "datasets" / "mmlongbench-ci"
 UNANSWERABLE = "not answerable"
 
 

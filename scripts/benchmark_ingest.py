@@ -1,4 +1,4 @@
-"""Ingest throughput on the shared golden PDFs: first ingest, re-ingest, and the embedding-only ceiling.
+"""Ingest throughput on the golden PDFs: first ingest, re-ingest, and the embedding-only ceiling.
 
 The ceiling embeds exactly the chunks the first ingest embedded, with the same model and batch
 size, and nothing else: parsing, chunking and writing are what the first ingest adds on top.

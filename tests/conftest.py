@@ -33,9 +33,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Many tests read the golden PDFs: without them, stop with one clear message instead of dozens of tracebacks."""
     if not (DEFAULT_DATASET / "manifest.json").is_file():
         pytest.exit(
-            f"the golden dataset is missing: no {DEFAULT_DATASET / 'manifest.json'}. The tests read the shared PDFs "
-            "from ../shared/evals/mmlongbench-ci beside this checkout; clone the repository next to shared/ "
-            "(e.g. git clone <repo> /work/pagewise-check) and run make test there.",
+            f"the golden dataset is missing: no {DEFAULT_DATASET / 'manifest.json'}. It ships in the repository "
+            "(evals/datasets/mmlongbench-ci); restore it with git checkout -- evals/datasets.",
             returncode=4,
         )
 

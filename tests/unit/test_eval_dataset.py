@@ -1,4 +1,4 @@
-"""The golden dataset loader: the shared set as its README describes it, and clear errors for bad sets."""
+"""The golden dataset loader: the golden set as its README describes it, and clear errors for bad sets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from evals.dataset import DEFAULT_DATASET, DatasetError, load_dataset
 
 
-def test_the_shared_golden_set_loads_as_documented() -> None:
+def test_the_golden_set_loads_as_documented() -> None:
     dataset = load_dataset(DEFAULT_DATASET)
     assert len(dataset.answerable) == 125
     assert len(dataset.unanswerable) == 52
