@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,20 @@ def test_no_tracked_file_reaches_outside_the_repository() -> None:
     )
     assert found.returncode in (0, 1), found.stderr
     assert found.stdout.split() == [], "tracked files must not read or link a folder beside the checkout"
+
+
+def test_readme_and_docs_link_only_to_files_in_the_repository() -> None:
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    assert REPO / "docs" / "architecture.md" in pages
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+://|#|mailto:", target):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.is_relative_to(REPO) or not path.exists():
+                broken.append(f"{page.name}: {target}")
+    assert broken == []
 
 
 def test_the_golden_set_ships_whole_with_its_licences() -> None:
