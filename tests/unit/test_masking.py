@@ -50,7 +50,7 @@ def test_json_logs_are_masked_and_carry_context() -> None:
     configure_logging("INFO", "json", "production", stream=stream)
     structlog.contextvars.bind_contextvars(request_id="req-1")
     try:
-        get_logger("test").info("calling provider", api_key="sk-abcdefghijklmnop1234", user="jane@example.com")
+        get_logger("app.test").info("calling provider", api_key="sk-abcdefghijklmnop1234", user="jane@example.com")
         logging.getLogger("thirdparty").warning("connecting to postgresql://u:pw123456@h/db")
     finally:
         structlog.contextvars.clear_contextvars()
