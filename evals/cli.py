@@ -107,7 +107,9 @@ def main(settings: Settings, argv: Sequence[str]) -> int:
     def say(message: str) -> None:
         print(f"eval: {message}", file=sys.stderr, flush=True)
 
-    run = asyncio.run(run_eval(settings, dataset, pipeline=args.pipeline, answers=args.answers, progress=say))
+    run = asyncio.run(
+        run_eval(settings, dataset, pipeline=args.pipeline, answers=args.answers, progress=say, show_progress=True)
+    )
     commit = git_commit()
     summary = figures(run, commit, None)
     path = write_results(run, summary, args.results_dir)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.errors import PagewiseError
+from app.core.progress import Progress
 from app.embed import Embedder, create_embedder
 from app.ingest.service import open_ingestor
 from app.llm.base import GenerationParams
@@ -85,18 +86,24 @@ def pipeline_settings(settings: Settings, pipeline: Pipeline) -> Settings:
 
 
 async def _ingest(
-    settings: Settings, url: str, dataset: Dataset, embedder: Embedder
+    settings: Settings, url: str, dataset: Dataset, embedder: Embedder, show_progress: bool
 ) -> tuple[dict[str, uuid.UUID], dict[str, int]]:
     ids: dict[str, uuid.UUID] = {}
     totals = {"files": 0, "pages_total": 0, "pages_embedded": 0, "pages_reused": 0, "embeddings": 0}
+    paths = dataset.documents()
+    progress = Progress("eval ingest", len(paths), weights=[p.stat().st_size for p in paths], enabled=show_progress)
     async with open_ingestor(settings, url, embedder) as ingestor:
-        for path in dataset.documents():
-            result = await ingestor.ingest_bytes(path.read_bytes(), file_name=path.name, tags=["eval"])
+        for path in paths:
+            result = await ingestor.ingest_bytes(
+                path.read_bytes(), file_name=path.name, tags=["eval"], progress=progress.add_pages
+            )
             assert result.document_id is not None
             ids[path.name] = result.document_id
             totals["files"] += 1
             for name in ("pages_total", "pages_embedded", "pages_reused", "embeddings"):
                 totals[name] += int(getattr(result, name))
+            progress.item_done(path.name)
+    progress.close()
     return ids, totals
 
 
@@ -119,6 +126,7 @@ async def run_eval(
     pipeline: str = "pagewise",
     answers: bool = False,
     progress: Callable[[str], None] | None = None,
+    show_progress: bool = False,
 ) -> EvalRun:
     """Ingest (incrementally), retrieve for every question, optionally answer; per-question results kept."""
     chosen = PIPELINES[pipeline]
@@ -134,7 +142,7 @@ async def run_eval(
 
     started = time.perf_counter()
     say(f"ingesting {len(dataset.documents())} PDFs into {db.normalise_url(url).database}")
-    doc_ids, run.ingest = await _ingest(settings, url, dataset, embedder)
+    doc_ids, run.ingest = await _ingest(settings, url, dataset, embedder, show_progress)
     run.timings["ingest_seconds"] = round(time.perf_counter() - started, 3)
 
     engine = db.create_engine(url, pool_size=2, connect_timeout=settings.db_connect_timeout)
@@ -153,6 +161,7 @@ async def run_eval(
         latencies: list[float] = []
         scoped: list[RetrievalScore] = []
         corpus: list[RetrievalScore] = []
+        asked = Progress("eval retrieval", len(dataset.questions), unit="questions", enabled=show_progress)
         for q in dataset.questions:
             t0 = time.perf_counter()
             in_doc = await retriever.retrieve(q.question, top_k=TOP_K, document_ids=[doc_ids[q.doc_id]])
@@ -163,6 +172,8 @@ async def run_eval(
                 scoped.append(RetrievalScore(row["rank"], row["answer_in_context@5"]))
                 corpus.append(RetrievalScore(row["corpus_rank"], None))
             run.questions.append(row)
+            asked.item_done()
+        asked.close()
         run.timings["retrieval_seconds"] = round(time.perf_counter() - started, 3)
         latencies.sort()
         run.timings["retrieval_p50_ms"] = round(latencies[len(latencies) // 2] * 1000, 2) if latencies else 0.0
@@ -174,7 +185,7 @@ async def run_eval(
             "unanswerable": len(dataset.unanswerable),
         }
         if chat is not None:
-            run.metrics["answers"] = await _answer_all(chat, dataset, doc_ids, run, say)
+            run.metrics["answers"] = await _answer_all(chat, dataset, doc_ids, run, say, show_progress)
     finally:
         if chat is not None:
             await chat.router.aclose()
@@ -208,7 +219,12 @@ def _question_row(q: Question, in_doc: Retrieval, everywhere: Retrieval) -> dict
 
 
 async def _answer_all(
-    chat: ChatService, dataset: Dataset, doc_ids: dict[str, uuid.UUID], run: EvalRun, say: Callable[[str], None]
+    chat: ChatService,
+    dataset: Dataset,
+    doc_ids: dict[str, uuid.UUID],
+    run: EvalRun,
+    say: Callable[[str], None],
+    show_progress: bool,
 ) -> dict[str, Any]:
     say(f"answering {len(dataset.questions)} questions through the LLM chain")
     rows = {row["id"]: row for row in run.questions}
@@ -217,6 +233,7 @@ async def _answer_all(
     false_refusals: list[bool] = []
     modes: dict[str, int] = {}
     started = time.perf_counter()
+    answered = Progress("eval answers", len(dataset.questions), unit="questions", enabled=show_progress)
     for q in dataset.questions:
         request = ChatRequest(
             q.question,
@@ -232,6 +249,7 @@ async def _answer_all(
                 scores.append(0.0)
             else:
                 refusals.append(False)
+            answered.item_done()
             continue
         text = result.answer
         row = rows[q.id]
@@ -244,6 +262,8 @@ async def _answer_all(
         else:
             row["refused"] = is_refusal(text)
             refusals.append(row["refused"])
+        answered.item_done()
+    answered.close()
     run.timings["answer_seconds"] = round(time.perf_counter() - started, 3)
     return {
         "accuracy": round(sum(scores) / len(scores), 4) if scores else None,

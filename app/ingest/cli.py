@@ -1,4 +1,4 @@
-"""`python -m app ingest PATH…`: progress on a terminal, a JSON summary with --json."""
+"""`python -m app ingest PATH…`: a progress bar on a terminal (a log line every 10 s elsewhere), a JSON summary with --json."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from app.core.errors import PagewiseError
+from app.core.progress import Progress
 from app.ingest.pipeline import FileResult, IngestReport
 from app.ingest.service import expand_pdf_paths, open_ingestor
 from app.settings import Settings
@@ -22,9 +23,7 @@ def run_ingest(settings: Settings, database_url: str, args: argparse.Namespace) 
         print(f"error [not_found]: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
     tags = [t.strip() for t in args.tags.split(",") if t.strip()]
-    report = asyncio.run(
-        _ingest_all(settings, database_url, files, tags, show_progress=sys.stderr.isatty() and not args.json)
-    )
+    report = asyncio.run(_ingest_all(settings, database_url, files, tags))
     summary = report.summary()
     if args.json:
         print(json.dumps(summary))
@@ -39,23 +38,20 @@ def run_ingest(settings: Settings, database_url: str, args: argparse.Namespace) 
     return 1 if summary["failed"] else 0
 
 
-async def _ingest_all(
-    settings: Settings, database_url: str, files: list[Path], tags: list[str], show_progress: bool
-) -> IngestReport:
-    from tqdm import tqdm
-
+async def _ingest_all(settings: Settings, database_url: str, files: list[Path], tags: list[str]) -> IngestReport:
     report = IngestReport()
     started = time.perf_counter()
-    bar = tqdm(total=len(files), unit="file", disable=not show_progress, file=sys.stderr)
+    progress = Progress("ingest", len(files), weights=[p.stat().st_size for p in files])
     async with open_ingestor(settings, database_url) as ingestor:
         for path in files:
-            bar.set_postfix_str(path.name[:40])
             try:
-                result = await ingestor.ingest_bytes(path.read_bytes(), file_name=path.name, tags=tags)
+                result = await ingestor.ingest_bytes(
+                    path.read_bytes(), file_name=path.name, tags=tags, progress=progress.add_pages
+                )
             except PagewiseError as exc:
                 result = FileResult(file_name=path.name, status="failed", error_code=exc.code, error=exc.message)
             report.results.append(result)
-            bar.update(1)
-    bar.close()
+            progress.item_done(path.name)
+    progress.close()
     report.seconds = time.perf_counter() - started
     return report

@@ -75,3 +75,45 @@ def test_ingest_on_a_fresh_data_dir_migrates_first(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1])["chunks_written"] == 1
+
+
+def test_progress_off_a_terminal_is_a_log_line_and_on_a_terminal_a_bar(tmp_path: Path, database_url: str) -> None:
+    (tmp_path / "one.pdf").write_bytes(make_pdf(["First page.", "Second page."]))
+    (tmp_path / "two.pdf").write_bytes(make_pdf(["Another document."]))
+    piped = _ingest([str(tmp_path / "one.pdf"), str(tmp_path / "two.pdf")], database_url, tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    lines = [json.loads(line) for line in piped.stderr.splitlines() if line.startswith("{")]
+    (final,) = [line for line in lines if line["logger"] == "pagewise.progress"]
+    assert final["event"].startswith("ingest: 2/2 documents, 3 pages, ")
+    assert (final["documents_done"], final["documents_total"], final["pages"]) == (2, 2, 3)
+
+    import pty
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "DATABASE_URL": database_url, "DATA_DIR": str(tmp_path / "data")}
+    with subprocess.Popen(
+        [sys.executable, "-m", "app", "ingest", str(tmp_path / "one.pdf")],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    ) as proc:
+        os.close(follower)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+        out, _ = proc.communicate(timeout=300)
+    os.close(leader)
+    assert proc.returncode == 0
+    text = screen.decode(errors="replace")
+    assert "ingest" in text
+    assert "1/1" in text, text
+    assert "pagewise.progress" not in text, "a terminal gets the bar, not log lines"
+    assert "1 files, 2 pages" in out
