@@ -21,8 +21,8 @@ LOG_INTERVAL_SECONDS = 10.0
 
 
 def _clock_text(seconds: float) -> str:
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 

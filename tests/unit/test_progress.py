@@ -64,7 +64,10 @@ def test_before_anything_is_done_the_eta_is_unknown() -> None:
     progress = Progress("ingest", 1, stream=io.StringIO(), tty=False, clock=clock)
     clock.now += 12
     progress.add_pages(7)
-    assert _lines(logs)[0]["event"] == "ingest: 0/1 documents, 7 pages, 0.6 pages/s, ETA unknown until the first of them is done"
+    assert (
+        _lines(logs)[0]["event"]
+        == "ingest: 0/1 documents, 7 pages, 0.6 pages/s, ETA unknown until the first of them is done"
+    )
 
 
 def test_on_a_terminal_a_bar_and_no_log_lines() -> None:
