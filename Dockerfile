@@ -22,7 +22,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PORT=8000 \
     WORKERS=2 \
     DATA_DIR=/data
-RUN groupadd --system pagewise && useradd --system --gid pagewise --home /app pagewise \
+RUN groupadd --system --gid 10001 pagewise && useradd --system --uid 10001 --gid pagewise --home /app pagewise \
  && mkdir -p /data && chown pagewise:pagewise /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
@@ -31,9 +31,9 @@ COPY --chown=pagewise:pagewise app ./app
 COPY --chown=pagewise:pagewise migrations ./migrations
 # `python -m app eval --dataset DIR` scores retrieval on your own golden set inside the image too.
 COPY --chown=pagewise:pagewise evals ./evals
-USER pagewise
+USER 10001
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health', timeout=4)"
-# gunicorn supervises uvicorn workers; migrations run before deploy (railway.json) or via `python -m app migrate`.
-CMD ["sh", "-c", "exec gunicorn 'app.main:create_app()' --worker-class uvicorn.workers.UvicornWorker --workers ${WORKERS} --bind ${HOST}:${PORT} --graceful-timeout 20 --timeout 120 --access-logfile - --log-level warning"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["python", "-m", "app", "health-check"]
+# `serve` migrates, creates the first admin key on an empty database (printed once, saved to
+# /data/api-key) and serves with WORKERS uvicorn worker processes (a dead worker is restarted).
+CMD ["python", "-m", "app", "serve"]

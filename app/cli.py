@@ -1,4 +1,4 @@
-"""`python -m app …`: the operator's entry point (serve, migrate, ingest, reindex, eval, db-status, db-shell)."""
+"""`python -m app …`: the operator's entry point (serve, migrate, ingest, reindex, eval, keys, db-status, db-shell, health-check)."""
 
 from __future__ import annotations
 
@@ -167,7 +167,27 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+def cmd_health_check(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when the API answers /health (or /ready with --ready): the image's HEALTHCHECK and `make health-check`."""
+    import httpx
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104 - comparing
+    url = args.url or f"http://{host}:{settings.port}"
+    target = f"{url.rstrip('/')}/{'ready' if args.ready else 'health'}"
+    try:
+        response = httpx.get(target, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        print(f"unhealthy: {target} did not answer ({exc}). Is the API running (make run)?", file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(f"unhealthy: {target} answered {response.status_code}: {response.text[:300]}", file=sys.stderr)
+        return 1
+    print(f"healthy: {target} {response.text.strip()[:300]}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "health-check": cmd_health_check,
     "ingest": cmd_ingest,
     "keys": cmd_keys,
     "reindex": cmd_reindex,
@@ -192,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("db-status", help="server and pgvector versions, tables, index sizes")
     st.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     sub.add_parser("db-shell", help="open psql on the configured database")
+    hc = sub.add_parser("health-check", help="exit 0 when the API answers /health (the image's HEALTHCHECK)")
+    hc.add_argument("--url", help="base URL of the API (default: http://HOST:PORT)")
+    hc.add_argument("--ready", action="store_true", help="ask /ready (database and Redis answer) instead")
+    hc.add_argument("--timeout", type=float, default=4.0, help="seconds to wait for the answer")
     ing = sub.add_parser("ingest", help="ingest PDFs (files or folders); unchanged pages are not embedded again")
     ing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ing.add_argument("--tags", default="", help="comma-separated tags for new documents, e.g. finance,2024")

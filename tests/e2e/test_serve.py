@@ -37,6 +37,20 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -
     raise AssertionError(f"not ready within {timeout} s")
 
 
+def _health_check(port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """What the image's HEALTHCHECK runs (PORT from the environment, as in the container)."""
+    env = {**os.environ, "PORT": str(port)}
+    return subprocess.run(
+        [sys.executable, "-m", "app", "health-check", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
@@ -56,6 +70,10 @@ def test_serve_answers_health_and_ready_and_keeps_data_across_restarts(tmp_path:
     try:
         _wait_ready(port, proc)
         assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+        check = _health_check(port)
+        assert check.returncode == 0, check.stderr
+        assert check.stdout.startswith(f"healthy: http://127.0.0.1:{port}/health")
+        assert _health_check(port, "--ready").stdout.startswith("healthy:")
         key_file = tmp_path / "api-key"
         assert key_file.stat().st_mode & 0o777 == 0o600, "the first admin key is readable by its owner only"
         key = key_file.read_text().strip()
@@ -74,6 +92,9 @@ def test_serve_answers_health_and_ready_and_keeps_data_across_restarts(tmp_path:
         _stop(proc)
     pgdata = (tmp_path / "postgres").resolve()
     assert not _postgres_running(pgdata), "stopping the app stops the embedded server"
+    down = _health_check(port)
+    assert down.returncode == 1
+    assert "did not answer" in down.stderr
 
     proc = _start(tmp_path, port)
     try:
