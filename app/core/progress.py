@@ -113,6 +113,9 @@ class Progress:
 
     def _rates(self) -> str:
         figures = self.figures()
+        if self.unit != "documents":  # questions and the like have no pages
+            per_second = self.done / max(figures["elapsed_seconds"], 1e-9)
+            return f"{per_second:.1f} {self.unit}/s"
         return f"{figures['pages']} pages, {figures['pages_per_second']} pages/s"
 
     def _tick(self) -> None:

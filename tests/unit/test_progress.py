@@ -78,6 +78,7 @@ def test_on_a_terminal_a_bar_and_no_log_lines() -> None:
         progress.item_done()
     progress.close()
     assert "eval retrieval" in screen.getvalue()
+    assert "pages" not in screen.getvalue(), "questions have no pages"
     assert "3/3" in screen.getvalue()
     assert logs.getvalue() == ""
 
