@@ -106,7 +106,7 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
             memory_token_budget=settings.memory_token_budget,
             tracer=tracer,
         ),
-        limiter=RateLimiter(redis),
+        limiter=RateLimiter(redis, processes=settings.workers),
         key_rate=Rate.parse(settings.rate_limit_per_key),
         ip_rate=Rate.parse(settings.rate_limit_per_ip),
         uploads=Uploads(engine, max_pages=settings.max_pdf_pages, on_queued=worker.notify),

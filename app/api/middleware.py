@@ -123,6 +123,7 @@ def _rate_limit_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
         (b"x-ratelimit-limit", str(decision.limit).encode()),
         (b"x-ratelimit-remaining", str(decision.remaining).encode()),
         (b"x-ratelimit-reset", str(decision.retry_after).encode()),
+        (b"x-ratelimit-scope", decision.scope.encode()),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from app.core.errors import RedisUnavailable
@@ -31,15 +31,19 @@ def create_redis(url: str | None, *, max_connections: int = 50, timeout: float =
             )
             _warned_in_process = True
         return None
-    client: Redis = Redis.from_url(
+    # A blocking pool: a burst beyond max_connections waits up to `timeout` for a free connection
+    # instead of failing at once with "Too many connections" (which made limits fail open).
+    pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=30,
         retry_on_timeout=False,
         decode_responses=False,
     )
+    client: Redis = Redis.from_pool(pool)  # closing the client closes the pool
     return client
 
 

@@ -39,16 +39,37 @@ async def test_in_process_limiter_is_exact() -> None:
     await _exactly_n_per_window(RateLimiter(None, clock=clock), clock)
 
 
-async def test_redis_down_serves_requests() -> None:
+async def test_redis_down_keeps_each_process_to_its_share_and_says_so() -> None:
     server = RedisServer().start()
     client = Redis.from_url(server.url, socket_timeout=0.5, socket_connect_timeout=0.5)
-    limiter = RateLimiter(client)
-    server.stop()
+    clock = FakeClock(1_800_000_000.0)
+    limiter = RateLimiter(client, processes=4, clock=clock)
+    rate = Rate.parse("10/minute")
     try:
-        rate = Rate.parse("1/minute")
-        assert all([(await limiter.hit("k", rate)).allowed for _ in range(3)])
+        shared = await limiter.hit("k", rate)
+        assert (shared.allowed, shared.limit, shared.remaining, shared.scope) == (True, 10, 9, "shared")
+        server.stop()
+        decisions = [await limiter.hit("k", rate) for _ in range(4)]
+        assert [d.allowed for d in decisions] == [True, True, True, False], "ceil(10 / 4) = 3 per process"
+        assert {(d.limit, d.scope) for d in decisions} == {(3, "process")}
+        assert decisions[2].remaining == 0
+        peek = await limiter.peek("k", rate)
+        assert (peek.allowed, peek.remaining, peek.scope) == (False, 0, "process")
+        clock.advance(60)
+        assert (await limiter.hit("k", rate)).allowed, "the local window ends like the shared one"
+        server.start()
+        back = await limiter.hit("k", rate)
+        assert (back.scope, back.limit) == ("shared", 10), "Redis back: the shared counter again"
     finally:
         await client.aclose()
+        server.stop()
+
+
+async def test_in_process_limiter_splits_the_limit_over_worker_processes() -> None:
+    limiter = RateLimiter(None, processes=2, clock=FakeClock(1_800_000_000.0))
+    decisions = [await limiter.hit("k", Rate.parse("5/minute")) for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert {(d.limit, d.scope) for d in decisions} == {(3, "process")}
 
 
 def test_rate_parsing() -> None:

@@ -19,4 +19,5 @@ async def rate_limit_status(request: Request, key: ChatKey, resources: Resources
         "remaining": decision.remaining,
         "reset_seconds": round(decision.reset_seconds, 3),
         "window_seconds": resources.key_rate.seconds,
+        "scope": decision.scope,
     }
