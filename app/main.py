@@ -97,7 +97,12 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
         tracer=tracer,
         search=search,
         chat=ChatService(
-            HybridRetriever(search, embedder),
+            HybridRetriever(
+                search,
+                embedder,
+                dense_weight=settings.retrieval_dense_weight,
+                lexical_weight=settings.retrieval_lexical_weight,
+            ),
             llm_router,
             engine=engine,
             cache=AnswerCache(redis, settings.cache_ttl_seconds),

@@ -136,6 +136,15 @@ class Settings(BaseSettings):
     hnsw_ef_search: int = Field(
         100, ge=10, le=1000, description="HNSW search breadth (`hnsw.ef_search`): higher is more exact and slower."
     )
+    retrieval_dense_weight: float = Field(
+        1.0, ge=0, le=10, description="Weight of the dense (embedding) list in reciprocal-rank fusion."
+    )
+    retrieval_lexical_weight: float = Field(
+        1.5,
+        ge=0,
+        le=10,
+        description="Weight of the BM25 list in reciprocal-rank fusion (chosen on the golden set's dev half, docs/evals.md).",
+    )
     max_pdf_pages: int = Field(2000, ge=1, le=100_000, description="PDFs with more pages are refused.")
     max_upload_mb: float = Field(
         10.0, gt=0, le=1024, description="Largest PDF accepted by `POST /api/v1/docs` and `PUT`, in MB (10^6 bytes)."

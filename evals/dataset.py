@@ -10,12 +10,14 @@ answer is scored for retrieval only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_DATASET = Path(__file__).resolve().parent / "datasets" / "mmlongbench-ci"
 UNANSWERABLE = "not answerable"
+SPLITS = ("dev", "test")
 
 
 class DatasetError(ValueError):
@@ -60,6 +62,24 @@ class Dataset:
     def documents(self) -> list[Path]:
         """The PDFs the questions ask about, sorted (other files in the folder are left out)."""
         return sorted({self.documents_dir / q.doc_id for q in self.questions})
+
+    def splits(self) -> dict[str, str]:
+        """Each document's half: ``dev`` (tune on it) or ``test`` (report it), by whole documents.
+
+        Documents in the order of the SHA-256 of their file name go, one by one, to the half with
+        fewer scorable questions so far: a fixed, balanced split that no tuning can move, and no
+        document's questions on both sides.
+        """
+        counts: dict[str, int] = {}
+        for q in self.questions:
+            counts[q.doc_id] = counts.get(q.doc_id, 0) + int(q.scorable)
+        sizes = dict.fromkeys(SPLITS, 0)
+        assigned: dict[str, str] = {}
+        for doc_id in sorted(counts, key=lambda name: hashlib.sha256(name.encode()).hexdigest()):
+            half = min(SPLITS, key=lambda s: sizes[s])
+            assigned[doc_id] = half
+            sizes[half] += counts[doc_id]
+        return assigned
 
     def subset(self, max_documents: int) -> Dataset:
         """The questions of the first ``max_documents`` documents (by name): a quick, repeatable sample."""

@@ -16,7 +16,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,14 +26,14 @@ from app.embed import Embedder, create_embedder
 from app.ingest.service import open_ingestor
 from app.llm.base import GenerationParams
 from app.llm.factory import build_router
-from app.rag.retrieval import HybridRetriever, Retrieval
+from app.rag.retrieval import HybridRetriever, Retrieval, best_per_page
 from app.rag.service import ChatRequest, ChatService
 from app.settings import Settings
 from app.store import db, migrate
 from app.store.embedded import create_database
-from app.store.search import VectorSearch
+from app.store.search import Hit, VectorSearch
 from app.store.vectors import ensure_table_for
-from evals.dataset import Dataset, Question
+from evals.dataset import SPLITS, Dataset, Question
 from evals.metrics import (
     RetrievalScore,
     answer_in_context,
@@ -44,6 +44,7 @@ from evals.metrics import (
 )
 
 TOP_K = 10  # retrieved per question (hit@10, MRR@10)
+RETRIEVERS = ("dense", "lexical")  # each scored alone beside the fused list
 ANSWER_TOP_K = 8  # passages given to the LLM, as /api/v1/chat does by default
 
 
@@ -149,7 +150,12 @@ async def run_eval(
     async with engine.begin() as conn:
         table = await ensure_table_for(conn, embedder.model_id, embedder.dim)
     search = await VectorSearch.open(url, table.index_name, size=4, ef_search=settings.hnsw_ef_search)
-    hybrid = HybridRetriever(search, embedder)
+    hybrid = HybridRetriever(
+        search,
+        embedder,
+        dense_weight=settings.retrieval_dense_weight,
+        lexical_weight=settings.retrieval_lexical_weight,
+    )
     retriever: HybridRetriever | _DenseOnly = hybrid if chosen.hybrid else _DenseOnly(hybrid)
     chat = None
     if answers:
@@ -159,28 +165,21 @@ async def run_eval(
         say(f"retrieving for {len(dataset.questions)} questions")
         started = time.perf_counter()
         latencies: list[float] = []
-        scoped: list[RetrievalScore] = []
-        corpus: list[RetrievalScore] = []
         asked = Progress("eval retrieval", len(dataset.questions), unit="questions", enabled=show_progress)
         for q in dataset.questions:
             t0 = time.perf_counter()
             in_doc = await retriever.retrieve(q.question, top_k=TOP_K, document_ids=[doc_ids[q.doc_id]])
             latencies.append(time.perf_counter() - t0)
             everywhere = await retriever.retrieve(q.question, top_k=TOP_K, document_ids=None)
-            row = _question_row(q, in_doc, everywhere)
-            if q.scorable:
-                scoped.append(RetrievalScore(row["rank"], row["answer_in_context@5"]))
-                corpus.append(RetrievalScore(row["corpus_rank"], None))
-            run.questions.append(row)
+            run.questions.append(_question_row(q, in_doc, everywhere))
             asked.item_done()
         asked.close()
         run.timings["retrieval_seconds"] = round(time.perf_counter() - started, 3)
         latencies.sort()
         run.timings["retrieval_p50_ms"] = round(latencies[len(latencies) // 2] * 1000, 2) if latencies else 0.0
-        run.metrics["retrieval"] = retrieval_summary(scoped)
-        run.metrics["retrieval_corpus"] = retrieval_summary(corpus)
+        run.metrics.update(retrieval_metrics(run.questions, dataset.splits()))
         run.metrics["questions"] = {
-            "retrieval_scored": len(scoped),
+            "retrieval_scored": sum(1 for row in run.questions if row["scorable"]),
             "answerable": len(dataset.answerable),
             "unanswerable": len(dataset.unanswerable),
         }
@@ -195,27 +194,71 @@ async def run_eval(
     return run
 
 
+def _rank(q: Question, hits: Sequence[Hit]) -> int | None:
+    return first_hit_rank([(h.file_name, h.page) for h in hits], q.doc_id, q.gold_pages) if q.answerable else None
+
+
 def _question_row(q: Question, in_doc: Retrieval, everywhere: Retrieval) -> dict[str, Any]:
-    retrieved = [(h.file_name, h.page) for h in in_doc.hits]
+    """One question's results: the product's fused pages, and each retriever's own pages beside them."""
     return {
         "id": q.id,
         "doc_id": q.doc_id,
         "question": q.question,
         "answerable": q.answerable,
+        "scorable": q.scorable,
         "gold_pages": list(q.gold_pages),
-        "retrieved": [{"file": f, "page": p} for f, p in retrieved],
-        "rank": first_hit_rank(retrieved, q.doc_id, q.gold_pages) if q.answerable else None,
-        "corpus_rank": (
-            first_hit_rank([(h.file_name, h.page) for h in everywhere.hits], q.doc_id, q.gold_pages)
-            if q.answerable
-            else None
-        ),
+        "retrieved": [{"file": h.file_name, "page": h.page} for h in in_doc.hits],
+        "rank": _rank(q, in_doc.hits),
+        "corpus_rank": _rank(q, everywhere.hits),
+        "retriever_ranks": {
+            name: {
+                "rank": _rank(q, best_per_page(getattr(in_doc, name), TOP_K)),
+                "corpus_rank": _rank(q, best_per_page(getattr(everywhere, name), TOP_K)),
+            }
+            for name in RETRIEVERS
+            if getattr(in_doc, name)
+        },
         "answer_in_context@5": (
             answer_in_context([h.text for h in in_doc.hits[:5]], q.answer or "", q.answer_format)
             if q.answerable and q.answer is not None
             else None
         ),
     }
+
+
+def _summaries(rows: Sequence[dict[str, Any]], pick: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    scored = [row for row in rows if row["scorable"]]
+    return {
+        "retrieval": retrieval_summary(
+            [RetrievalScore(p["rank"], p["answer_in_context@5"]) for p in map(pick, scored)]
+        ),
+        "retrieval_corpus": retrieval_summary([RetrievalScore(p["corpus_rank"], None) for p in map(pick, scored)]),
+    }
+
+
+def retrieval_metrics(rows: Sequence[dict[str, Any]], splits: dict[str, str]) -> dict[str, Any]:
+    """The product's metrics over every scorable question and per dev/test half, and each retriever's alone."""
+
+    def fused(row: dict[str, Any]) -> dict[str, Any]:
+        return row
+
+    metrics: dict[str, Any] = _summaries(rows, fused)
+    metrics["splits"] = {
+        half: _summaries([r for r in rows if splits.get(r["doc_id"]) == half], fused) for half in SPLITS
+    }
+    retrievers = {}
+    for name in RETRIEVERS:
+        have = [r for r in rows if name in r["retriever_ranks"]]
+        if not have:
+            continue
+
+        def alone(row: dict[str, Any], name: str = name) -> dict[str, Any]:
+            return {**row["retriever_ranks"][name], "answer_in_context@5": None}
+
+        per_half = {half: _summaries([r for r in have if splits.get(r["doc_id"]) == half], alone) for half in SPLITS}
+        retrievers[name] = {**_summaries(have, alone), "splits": per_half}
+    metrics["retrievers"] = retrievers
+    return metrics
 
 
 async def _answer_all(

@@ -1,8 +1,15 @@
-"""Hybrid retrieval: dense (HNSW) and full-text ranked lists fused by reciprocal rank (RRF).
+"""Hybrid retrieval: dense (HNSW) and BM25 ranked lists, fused by weighted reciprocal rank, one hit per page.
 
 PGVectorStore's HYBRID mode only concatenates the two lists, so the fusion is ours: a chunk's
-score is the sum of 1 / (k + rank) over the lists it appears in (k = 60, as in Cormack et al.).
-If the question cannot be embedded (a remote embedder down), full text alone answers, and the
+score is the sum over the lists it appears in of ``weight / (k + rank)`` (RRF, k = 60, Cormack
+et al.). The weights were chosen on the dev half of the golden set (docs/evals.md): BM25 is the
+stronger single retriever there, corpus-wide and within a document, so it weighs more.
+
+A citation is a page, so the fused chunks are then aggregated by page: a page is ranked once,
+by its best chunk (MaxP), and that chunk is its passage. Without aggregation, three chunks of
+one page would take three of the top five places.
+
+If the question cannot be embedded (a remote embedder down), BM25 alone answers, and the
 result says so.
 """
 
@@ -11,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from app.core.errors import EmbeddingUnavailable
 from app.core.logging import get_logger
@@ -22,31 +29,70 @@ from app.store.search import Hit, VectorSearch
 log = get_logger(__name__)
 
 RRF_K = 60
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.5  # chosen on the dev split (docs/evals.md, "Fusion weights"); test split reported
 
 
 @dataclass(frozen=True)
 class Retrieval:
     hits: list[Hit]
     mode: str  # "hybrid" | "full_text_only"
+    dense: list[Hit] = field(default_factory=list)  # each retriever's own list, best first, before fusion
+    lexical: list[Hit] = field(default_factory=list)
 
 
-def fuse(ranked_lists: Sequence[Sequence[Hit]], *, k: int = RRF_K, top_k: int = 10) -> list[Hit]:
-    """Reciprocal-rank fusion; the returned hits carry the fused score."""
+def fuse(
+    ranked_lists: Sequence[Sequence[Hit]],
+    *,
+    weights: Sequence[float] | None = None,
+    k: int = RRF_K,
+    top_k: int | None = 10,
+) -> list[Hit]:
+    """Weighted reciprocal-rank fusion; the returned hits carry the fused score (ties keep first-seen order)."""
+    weights = list(weights) if weights is not None else [1.0] * len(ranked_lists)
+    if len(weights) != len(ranked_lists):
+        raise ValueError("one weight per ranked list")
     scores: dict[str, float] = {}
     first: dict[str, Hit] = {}
-    for hits in ranked_lists:
+    for weight, hits in zip(weights, ranked_lists, strict=True):
         for rank, hit in enumerate(hits, start=1):
-            scores[hit.node_id] = scores.get(hit.node_id, 0.0) + 1.0 / (k + rank)
+            scores[hit.node_id] = scores.get(hit.node_id, 0.0) + weight / (k + rank)
             first.setdefault(hit.node_id, hit)
-    ordered = sorted(scores, key=lambda node_id: -scores[node_id])[:top_k]
+    ordered = sorted(scores, key=lambda node_id: -scores[node_id])
+    if top_k is not None:
+        ordered = ordered[:top_k]
     return [replace(first[node_id], score=round(scores[node_id], 6)) for node_id in ordered]
 
 
+def best_per_page(hits: Sequence[Hit], top_k: int | None = None) -> list[Hit]:
+    """One hit per (document, page): its best-ranked chunk, in the order of the input."""
+    seen: set[tuple[uuid.UUID, int]] = set()
+    pages: list[Hit] = []
+    for hit in hits:
+        key = (hit.document_id, hit.page)
+        if key in seen:
+            continue
+        seen.add(key)
+        pages.append(hit)
+        if top_k is not None and len(pages) == top_k:
+            break
+    return pages
+
+
 class HybridRetriever:
-    def __init__(self, search: VectorSearch, embedder: Embedder, *, candidates: int = 30) -> None:
+    def __init__(
+        self,
+        search: VectorSearch,
+        embedder: Embedder,
+        *,
+        candidates: int = 40,
+        dense_weight: float = DENSE_WEIGHT,
+        lexical_weight: float = LEXICAL_WEIGHT,
+    ) -> None:
         self.search = search
         self.embedder = embedder
         self.candidates = candidates
+        self.weights = (dense_weight, lexical_weight)
         self.queries = QueryBatcher(embedder)
 
     async def retrieve(
@@ -57,7 +103,9 @@ class HybridRetriever:
         document_ids: Sequence[uuid.UUID] | None = None,
         tags: Sequence[str] | None = None,
     ) -> Retrieval:
-        pool = max(self.candidates, top_k)
+        """The ``top_k`` best pages (one passage each) for the question, within the optional filters."""
+        # chunks, not pages, are ranked first: several may share a page, so ask each side for more
+        pool = max(self.candidates, top_k * 3)
         full_text = asyncio.create_task(
             self.search.full_text(question, top_k=pool, document_ids=document_ids, tags=tags)
         )
@@ -66,6 +114,9 @@ class HybridRetriever:
             embedding = await self.queries.embed(question)
         except EmbeddingUnavailable as exc:
             log.warning("query embedding failed; answering from full-text search alone", error=exc.message)
-            return Retrieval(hits=fuse([await full_text], top_k=top_k), mode="full_text_only")
+            lexical = await full_text
+            return Retrieval(best_per_page(lexical, top_k), "full_text_only", lexical=lexical)
         dense = await self.search.dense(embedding, top_k=pool, document_ids=document_ids, tags=tags)
-        return Retrieval(hits=fuse([dense, await full_text], top_k=top_k), mode="hybrid")
+        lexical = await full_text
+        fused = fuse([dense, lexical], weights=self.weights, top_k=None)
+        return Retrieval(best_per_page(fused, top_k), "hybrid", dense=dense, lexical=lexical)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.store import lexical
 from app.store.tables import document_versions, documents, files
 
 
@@ -181,7 +182,10 @@ async def set_deleted(conn: AsyncConnection, document_id: uuid.UUID, deleted: bo
         .where(documents.c.id == document_id)
         .values(deleted_at=func.now() if deleted else None, updated_at=func.now())
     )
-    return result.rowcount > 0
+    if not result.rowcount:
+        return False
+    await lexical.refresh_document(conn, document_id)  # a deleted document's words stop counting at once
+    return True
 
 
 async def find_upload_duplicate(conn: AsyncConnection, sha256: str) -> tuple[uuid.UUID, int] | None:

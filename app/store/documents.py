@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.store import lexical
 from app.store.tables import document_pages, document_versions, documents, files
 
 
@@ -215,7 +216,7 @@ async def pages_of(conn: AsyncConnection, document_id: uuid.UUID, version: int |
 
 
 async def publish_version(conn: AsyncConnection, document_id: uuid.UUID, version: int) -> None:
-    """The atomic swap: readers see ``version`` from this commit on, and never a mix."""
+    """The atomic swap: readers see ``version`` from this commit on, and never a mix (BM25 statistics too)."""
     await conn.execute(
         update(document_versions)
         .where(document_versions.c.document_id == document_id, document_versions.c.version == version)
@@ -230,6 +231,7 @@ async def publish_version(conn: AsyncConnection, document_id: uuid.UUID, version
         )
         .values(current_version=version, updated_at=func.now())
     )
+    await lexical.refresh_document(conn, document_id)
 
 
 async def fail_version(conn: AsyncConnection, document_id: uuid.UUID, version: int, error: str) -> None:

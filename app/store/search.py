@@ -20,7 +20,8 @@ from pgvector.asyncpg import register_vector
 from app.core.errors import DatabaseUnavailable
 from app.store.chunks import VISIBLE_SUBQUERY
 from app.store.db import libpq_url
-from app.store.vector_schema import TEXT_SEARCH_CONFIG, table_for
+from app.store.lexical import bm25_filters, bm25_sql
+from app.store.vector_schema import table_for
 
 
 @dataclass(frozen=True)
@@ -140,28 +141,12 @@ class VectorSearch:
         document_ids: Sequence[uuid.UUID] | None = None,
         tags: Sequence[str] | None = None,
     ) -> list[Hit]:
-        """Visible chunks matching any of the question's words (OR of the stemmed terms); the GIN index
-        on ``text_search_tsv`` finds the candidates.
-
-        Ranked by ``ts_rank`` (term frequency), then cover density (``ts_rank_cd``), then id, so the
-        same query always gives the same list. On the golden set, ``ts_rank`` first lifts page MRR@10
-        from 0.617 to 0.678 over ``ts_rank_cd`` first: an OR query rarely has dense covers to reward.
-        """
+        """Visible chunks ranked by BM25 over the question's words (app/store/lexical.py); ties by chunk id,
+        so the same query always gives the same list."""
         params: list[Any] = [question]
         limit = _limit(top_k)
-        tag_filter, doc_filter = _filters(params, tags, document_ids)
-        query = (
-            f"to_tsquery('{TEXT_SEARCH_CONFIG}', replace(plainto_tsquery('{TEXT_SEARCH_CONFIG}', $1)::text, '&', '|'))"
-        )
-        sql = (
-            "SELECT c.node_id, c.text, c.document_id, d.current_version, c.page_number, d.file_name, c.rank FROM ("
-            " SELECT c.node_id, c.text, c.document_id, c.page_number,"
-            " ts_rank(c.text_search_tsv, q) AS rank, ts_rank_cd(c.text_search_tsv, q) AS cover"
-            f" FROM {self._table} c, {query} q"
-            f" WHERE c.text_search_tsv @@ q AND ({VISIBLE_SUBQUERY} {tag_filter}) {doc_filter}"
-            f" ORDER BY rank DESC, cover DESC, c.node_id LIMIT {limit}"
-            ") c JOIN documents d ON d.id = c.document_id ORDER BY c.rank DESC, c.cover DESC, c.node_id"
-        )
+        doc_filter, tag_filter = bm25_filters(params, tags, document_ids)
+        sql = bm25_sql(self._table, limit=limit, doc_filter=doc_filter, tag_filter=tag_filter)
         try:
             async with self.pool.acquire() as conn:
                 rows = await conn.fetch(sql, *params)

@@ -5,7 +5,8 @@ node_id, embedding and, for full text, a generated ``text_search_tsv``. We add w
 invariants need on top: a unique node id (upserts are idempotent), the document id lifted out
 of the metadata (``ref_doc_id``: LlamaIndex writes the node's source document there, and
 overwrites any ``document_id`` key with it) together with the page number and page checksum,
-which is how a chunk is matched to the pages of a document's current version, an HNSW cosine index and a GIN full-text index.
+which is how a chunk is matched to the pages of a document's current version, and an HNSW cosine index.
+Full text is ranked by BM25 from the lexical index (app/store/lexical.py), not from ``text_search_tsv``.
 One table per embedding model and dimension; ``vector_tables`` records which one is active.
 """
 
@@ -63,7 +64,6 @@ def create_vector_table_sql(index_name: str, dim: int) -> list[str]:
         """,
         f"CREATE UNIQUE INDEX IF NOT EXISTS {index_name}_node_id_key ON {table} (node_id)",
         f"CREATE INDEX IF NOT EXISTS {index_name}_page_idx ON {table} (document_id, page_number, page_sha256)",
-        f"CREATE INDEX IF NOT EXISTS {index_name}_idx ON {table} USING gin (text_search_tsv)",
         f"CREATE INDEX IF NOT EXISTS {index_name}_idx_1 ON {table} ((metadata_->>'ref_doc_id'))",
         f"CREATE INDEX IF NOT EXISTS {index_name}_metadata_idx ON {table} USING gin (metadata_ jsonb_path_ops)",
         (

@@ -110,6 +110,10 @@ def test_gate_names_the_metric_value_and_floor() -> None:
         "mrr@10 = 0.5500 is below its floor 0.6000",
         "hit@1 = 0.0000 is below its floor 0.1000",
     ]
+    corpus = {"retrieval": {"hit@5": 0.9}, "retrieval_corpus": {"hit@5": 0.6}}
+    assert check_floors(corpus, {"retrieval": {"hit@5": 0.85}, "retrieval_corpus": {"hit@5": 0.65}}) == [
+        "retrieval_corpus.hit@5 = 0.6000 is below its floor 0.6500"
+    ]
 
 
 def test_cli_json_last_line_results_files_and_a_failing_gate(

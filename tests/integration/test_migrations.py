@@ -48,7 +48,7 @@ def test_fresh_database_migrates_to_head_and_is_idempotent(pg: PostgresForTests)
         assert _query(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'") == [("0.8.5",)]
 
 
-def test_vector_table_has_hnsw_cosine_and_gin_full_text(database_url: str) -> None:
+def test_vector_table_has_hnsw_cosine_and_the_lexical_index_its_postings(database_url: str) -> None:
     defs = dict(
         _query(database_url, f"SELECT indexname, indexdef FROM pg_indexes WHERE tablename = '{table_for(INDEX)}'")
     )
@@ -56,7 +56,11 @@ def test_vector_table_has_hnsw_cosine_and_gin_full_text(database_url: str) -> No
     assert "USING hnsw (embedding vector_cosine_ops)" in hnsw
     assert "m='32'" in hnsw
     assert "ef_construction='64'" in hnsw
-    assert "USING gin (text_search_tsv)" in defs[f"{INDEX}_idx"]
+    assert f"{INDEX}_idx" not in defs, "ts_rank's GIN index is gone: BM25 reads lexical_postings"
+    postings = dict(
+        _query(database_url, "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'lexical_postings'")
+    )
+    assert "(lexeme, chunk) INCLUDE (document_id, tf, chunk_len)" in postings["lexical_postings_pkey"]
     assert "UNIQUE" in defs[f"{INDEX}_node_id_key"]
     active = _query(database_url, "SELECT index_name, embed_model, dim FROM vector_tables WHERE is_active")
     assert active == [(INDEX, "all-MiniLM-L6-v2", 384)]
