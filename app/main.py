@@ -7,11 +7,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry, Counter
 
 from app.api.errors import install_error_handlers
+from app.api.inputs import url_without_nul
 from app.api.middleware import HttpMetrics, RequestContextMiddleware
 from app.api.routes import chat, docs, limits, models, ops
 from app.api.state import AppResources
@@ -26,7 +27,7 @@ from app.core.rates import Rate
 from app.core.tracing import Tracer
 from app.embed import Embedder, create_embedder
 from app.ingest.jobs import JobWorker
-from app.ingest.service import build_ingestor
+from app.ingest.service import build_ingestor, parse_limits
 from app.ingest.uploads import Uploads
 from app.llm.factory import build_router
 from app.llm.metrics import LLMMetrics
@@ -114,7 +115,7 @@ async def _open_resources(settings: Settings, registry: CollectorRegistry) -> Ap
         limiter=RateLimiter(redis, processes=settings.workers),
         key_rate=Rate.parse(settings.rate_limit_per_key),
         ip_rate=Rate.parse(settings.rate_limit_per_ip),
-        uploads=Uploads(engine, max_pages=settings.max_pdf_pages, on_queued=worker.notify),
+        uploads=Uploads(engine, limits=parse_limits(settings), on_queued=worker.notify),
         jobs=worker,
         embedder=embedder,
     )
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=VERSION,
         description="Self-hosted RAG over your PDFs with page-level citations.",
         lifespan=lifespan,
+        dependencies=[Depends(url_without_nul)],
     )
     app.state.settings = settings
     app.state.registry = CollectorRegistry()
@@ -181,7 +183,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "X-Cache", "Retry-After"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-Cache",
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+                "X-RateLimit-Scope",
+            ],
         )
     app.include_router(ops.router)
     app.include_router(models.router)

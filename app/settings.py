@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, le=64, description="Worker processes serving the API (state is shared through PostgreSQL and Redis)."
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Proxies whose `X-Forwarded-For`/`-Proto` are believed (comma-separated IPs or networks, `*` for any). Empty: none, so a client cannot forge its address past the per-IP limit.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Lowest level logged.")
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`json`, `console`, or `auto` (console on a terminal in development, JSON otherwise)."
@@ -146,6 +150,18 @@ class Settings(BaseSettings):
         description="Weight of the BM25 list in reciprocal-rank fusion (chosen on the golden set's dev half, docs/evals.md).",
     )
     max_pdf_pages: int = Field(2000, ge=1, le=100_000, description="PDFs with more pages are refused.")
+    parse_memory_mb: int = Field(
+        512,
+        ge=128,
+        le=65_536,
+        description="Memory a PDF may take to read (the reader's child process is limited to it); more: `pdf_too_complex`.",
+    )
+    parse_page_seconds: float = Field(
+        20.0, gt=0, le=3600, description="Longest a PDF page may take to read; longer: `pdf_too_complex`."
+    )
+    parse_document_seconds: float = Field(
+        300.0, gt=0, le=86_400, description="Longest a whole PDF may take to read; longer: `pdf_too_complex`."
+    )
     max_upload_mb: float = Field(
         10.0, gt=0, le=1024, description="Largest PDF accepted by `POST /api/v1/docs` and `PUT`, in MB (10^6 bytes)."
     )

@@ -26,7 +26,7 @@ from benchlib import DATASET, ROOT, emit, parser
 from app.embed.base import model_dir
 from app.embed.local import MiniLMEmbedding
 from app.ingest.chunking import chunk_page
-from app.ingest.pdf import parse_pdf
+from app.ingest.sandbox import parse_pdf
 from app.settings import Settings
 
 QUESTION = "What is the main contribution of the paper?"

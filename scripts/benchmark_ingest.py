@@ -19,8 +19,8 @@ from benchlib import DATASET, emit, isolated_database, parser
 
 from app.embed import create_embedder
 from app.ingest.chunking import chunk_page
-from app.ingest.pdf import parse_pdf
 from app.ingest.pipeline import IngestReport
+from app.ingest.sandbox import parse_pdf
 from app.ingest.service import open_ingestor
 from app.settings import Settings
 

@@ -87,6 +87,7 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.extend(_rate_limit_headers(scope))
+                headers.extend(_security_headers(scope))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -112,6 +113,25 @@ class RequestContextMiddleware:
                 client=(scope.get("client") or ("?",))[0],
             )
             structlog.contextvars.clear_contextvars()
+
+
+# On every response: no MIME sniffing, no framing, no referrer, no cross-origin window handle.
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+# The API serves JSON, files and text: nothing it sends may load or run anything. The interactive
+# docs (/docs, /redoc) are HTML that loads Swagger UI / ReDoc from their CDN, so they go without it.
+_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_HTML_DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def _security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    if scope.get("path") in _HTML_DOC_PATHS:
+        return _SECURITY_HEADERS
+    return [*_SECURITY_HEADERS, _CSP]
 
 
 def _rate_limit_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -146,6 +166,7 @@ async def _send_internal_error(send: Send, request_id: str) -> None:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 (b"x-request-id", request_id.encode()),
+                *_security_headers({}),
             ],
         }
     )

@@ -74,8 +74,11 @@ class JobWorker:
             except Exception:  # the database may be down for a while: keep the worker alive
                 log.exception("the ingestion job worker hit an error; retrying")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11, wait_for swallows a cancel that arrives as the
+            # event is set (an upload just before shutdown), and stop() then waited forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
     async def run_one(self) -> bool:
         """Claim and run the oldest queued job; False when there was none."""

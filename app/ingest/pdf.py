@@ -1,24 +1,21 @@
 """Page text from PDFs with pypdfium2 (~200 pages/s), and the reasons a file is refused.
 
 Encrypted PDFs with an empty user password open as usual; anything else we cannot read is an
-``InvalidInput`` with a stable code, raised before anything is written.
+``InvalidInput`` with a stable code, raised before anything is written. The reading itself runs
+in a child process with bounded memory and time (app/ingest/sandbox.py, ``parse_pdf``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.core.errors import InvalidInput
 
 PDF_MAGIC = b"%PDF-"
-
-# PDFium is not thread-safe, not even across different documents: concurrent uploads parsed in
-# worker threads crashed the process (SIGSEGV in get_text_range). One parse at a time per process.
-_PDFIUM = threading.Lock()
 
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -58,15 +55,12 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_pdf(data: bytes, *, max_pages: int = 2000, name: str = "file") -> ParsedPdf:
-    """Extract every page's text; raise InvalidInput (with a specific code) for unreadable files.
+def read_pages(data: bytes, *, max_pages: int, name: str) -> Iterator[int | tuple[int, str]]:
+    """The page count, then ``(number, text)`` for each page with text, in order.
 
-    Safe to call from several threads: calls into PDFium are serialised."""
-    with _PDFIUM:
-        return _parse_pdf(data, max_pages=max_pages, name=name)
-
-
-def _parse_pdf(data: bytes, *, max_pages: int, name: str) -> ParsedPdf:
+    Raises InvalidInput (with a specific code) for files that cannot be read. Not thread-safe
+    (PDFium is not): app/ingest/sandbox.py runs it in a child process of its own.
+    """
     import pypdfium2 as pdfium
     from pypdfium2 import PdfiumError
 
@@ -89,7 +83,7 @@ def _parse_pdf(data: bytes, *, max_pages: int, name: str) -> ParsedPdf:
             raise InvalidInput(
                 f"{name} has {page_count} pages; the limit is {max_pages} (MAX_PDF_PAGES).", code="pdf_too_many_pages"
             )
-        pages = []
+        yield page_count
         for index in range(page_count):
             page = document[index]
             try:
@@ -101,14 +95,19 @@ def _parse_pdf(data: bytes, *, max_pages: int, name: str) -> ParsedPdf:
             finally:
                 page.close()
             if text:
-                pages.append(Page(number=index + 1, text=text, sha256=sha256_hex(text.encode())))
+                yield index + 1, text
     except PdfiumError as exc:
         raise InvalidInput(f"{name} is damaged and cannot be read ({exc}).", code="pdf_corrupt") from exc
     finally:
         document.close()
-    if not pages:
+
+
+def assemble(data: bytes, page_count: int, texts: list[tuple[int, str]], *, name: str) -> ParsedPdf:
+    """The parsed document from its pages' texts; a document with no text at all is refused."""
+    if not texts:
         raise InvalidInput(
             f"{name} has no text layer (scanned images only?). Run OCR on it first, then upload the result.",
             code="pdf_no_text",
         )
+    pages = [Page(number=n, text=t, sha256=sha256_hex(t.encode())) for n, t in texts]
     return ParsedPdf(sha256=sha256_hex(data), size=len(data), page_count=page_count, pages=pages)

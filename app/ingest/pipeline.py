@@ -28,7 +28,8 @@ from app.core.errors import PagewiseError
 from app.core.logging import get_logger
 from app.embed.base import Embedder
 from app.ingest.chunking import Chunk, chunk_node_id, chunk_page
-from app.ingest.pdf import Page, ParsedPdf, parse_pdf, sha256_hex
+from app.ingest.pdf import Page, ParsedPdf, sha256_hex
+from app.ingest.sandbox import ParseLimits, parse_pdf
 from app.store import chunks as chunk_store
 from app.store import documents as doc_store
 from app.store.vectors import VectorTable
@@ -111,7 +112,7 @@ class Ingestor:
         embedder: Embedder,
         chunk_size: int,
         chunk_overlap: int,
-        max_pages: int = 2000,
+        limits: ParseLimits | None = None,
         write_batch_chunks: int = 128,
     ) -> None:
         self.engine = engine
@@ -120,7 +121,7 @@ class Ingestor:
         self.embedder = embedder
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
-        self.max_pages = max_pages
+        self.limits = limits or ParseLimits()
         self.write_batch_chunks = write_batch_chunks
 
     @asynccontextmanager
@@ -149,7 +150,7 @@ class Ingestor:
         known = await self._already_current(data, file_name, document_id, progress)
         if known is not None:
             return known  # byte-identical to a current version: not even parsed again
-        parsed = await asyncio.to_thread(parse_pdf, data, max_pages=self.max_pages, name=file_name)
+        parsed = await asyncio.to_thread(parse_pdf, data, limits=self.limits, name=file_name)
         async with self._lock(f"name:{file_name}"):
             async with self.engine.begin() as conn:
                 doc = await _find(conn, document_id, file_name)

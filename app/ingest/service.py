@@ -10,9 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.embed import Embedder, create_embedder
 from app.ingest.pipeline import Ingestor
+from app.ingest.sandbox import ParseLimits
 from app.settings import Settings
 from app.store import db
 from app.store.vectors import VectorTable, ensure_table_for, vector_store
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    """How many pages, how much memory and how long a PDF may take to read."""
+    return ParseLimits(
+        max_pages=settings.max_pdf_pages,
+        memory_mb=settings.parse_memory_mb,
+        page_seconds=settings.parse_page_seconds,
+        document_seconds=settings.parse_document_seconds,
+    )
 
 
 def build_ingestor(
@@ -26,7 +37,7 @@ def build_ingestor(
         embedder=embedder,
         chunk_size=settings.chunk_size,
         chunk_overlap=settings.chunk_overlap,
-        max_pages=settings.max_pdf_pages,
+        limits=parse_limits(settings),
         write_batch_chunks=settings.embed_batch_size * 4,
     )
 

@@ -20,8 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.ingest.pdf import parse_pdf
 from app.ingest.pipeline import lock_key
+from app.ingest.sandbox import ParseLimits, parse_pdf
 from app.store import catalog, jobs
 from app.store import documents as doc_store
 
@@ -84,9 +84,9 @@ async def _xact_lock(conn: AsyncConnection, name: str) -> None:
 class Uploads:
     """Validates and queues uploads; ``on_queued`` wakes this process's job worker."""
 
-    def __init__(self, engine: AsyncEngine, *, max_pages: int, on_queued: Any = None) -> None:
+    def __init__(self, engine: AsyncEngine, *, limits: ParseLimits, on_queued: Any = None) -> None:
         self.engine = engine
-        self.max_pages = max_pages
+        self.limits = limits
         self.on_queued = on_queued
 
     async def accept(
@@ -101,7 +101,7 @@ class Uploads:
         created_by: uuid.UUID | None = None,
     ) -> Accepted:
         """A new document (``document_id`` None) or a new version of one; raises before writing anything."""
-        parsed = await asyncio.to_thread(parse_pdf, data, max_pages=self.max_pages, name=file_name)
+        parsed = await asyncio.to_thread(parse_pdf, data, limits=self.limits, name=file_name)
         async with self.engine.begin() as conn:
             if document_id is None:
                 await _xact_lock(conn, f"upload:{parsed.sha256}")

@@ -54,6 +54,8 @@ async def test_ready_reports_redis_down_and_recovers_without_restart(app_client:
             assert body["details"]["failed"] == ["redis"]
             assert "redis" in body["message"].lower()
             assert body["request_id"] == down.headers["x-request-id"]
+            assert "127.0.0.1" not in down.text, "the public probe names no host"
+            assert str(redis.port) not in down.text
 
             redis.start()
             back = await client.get("/ready")
@@ -74,6 +76,9 @@ async def test_ready_reports_the_database_down(
         down = await client.get("/ready")
         assert down.status_code == 503
         assert down.json()["error"]["details"]["failed"] == ["database"]
+        database_name = url.rsplit("/", 1)[-1].split("?")[0]
+        assert database_name not in down.text, down.text
+        assert "does not exist" not in down.text, "the public probe quotes no database error"
         assert (await client.get("/health")).status_code == 200, "liveness does not depend on the database"
 
 

@@ -16,9 +16,9 @@ from tests.conftest import REPO
 from tests.helpers.redis_server import free_port
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update({"DATA_DIR": str(data_dir), "PORT": str(port), "LOG_FORMAT": "json"})
+def _start(data_dir: Path, port: int, **extra: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "FORWARDED_ALLOW_IPS"}}
+    env.update({"DATA_DIR": str(data_dir), "PORT": str(port), "LOG_FORMAT": "json", **extra})
     return subprocess.Popen(
         [sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -69,7 +69,10 @@ def test_serve_answers_health_and_ready_and_keeps_data_across_restarts(tmp_path:
     proc = _start(tmp_path, port)
     try:
         _wait_ready(port, proc)
-        assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+        health = httpx.get(f"http://127.0.0.1:{port}/health")
+        assert health.json() == {"status": "ok"}
+        assert "server" not in health.headers, "the server does not name itself"
+        assert health.headers["x-content-type-options"] == "nosniff"
         check = _health_check(port)
         assert check.returncode == 0, check.stderr
         assert check.stdout.startswith(f"healthy: http://127.0.0.1:{port}/health")
@@ -96,9 +99,16 @@ def test_serve_answers_health_and_ready_and_keeps_data_across_restarts(tmp_path:
     assert down.returncode == 1
     assert "did not answer" in down.stderr
 
-    proc = _start(tmp_path, port)
+    proc = _start(tmp_path, port, RATE_LIMIT_PER_IP="3/hour")
     try:
         _wait_ready(port, proc)
+        forged = [
+            httpx.get(
+                f"http://127.0.0.1:{port}/api/v1/models", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+            ).status_code
+            for n in range(4)
+        ]
+        assert forged == [401, 401, 401, 429], "X-Forwarded-For from a client is not believed by default"
         import psycopg2
 
         from app.store.embedded import start_embedded, stop_embedded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import pypdfium2 as pdfium
 
@@ -17,8 +18,21 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def make_pdf(pages: list[str], *, encrypt_with_password: bool = False) -> bytes:
-    """A valid PDF whose page i shows ``pages[i]`` (one line per ``\\n``) in Helvetica."""
+def _double_flate(content: bytes, padding_mb: int) -> bytes:
+    """``content`` then ``padding_mb`` MB of spaces, Flate-compressed twice: a few KB that inflate to the lot."""
+    inner = zlib.compressobj(1)
+    parts = [inner.compress(content)]
+    block = b" " * (1 << 20)
+    parts += [inner.compress(block) for _ in range(padding_mb)]
+    parts.append(inner.flush())
+    return zlib.compress(b"".join(parts), 9)
+
+
+def make_pdf(pages: list[str], *, encrypt_with_password: bool = False, bomb_mb: int = 0) -> bytes:
+    """A valid PDF whose page i shows ``pages[i]`` (one line per ``\\n``) in Helvetica.
+
+    ``bomb_mb``: the last page's content stream is Flate inside Flate and inflates past that many
+    MB (the decompression bomb of issue 26), while the file stays a few KB."""
     objects: list[bytes] = []
     n = len(pages)
     page_ids = [3 + 2 * i for i in range(n)]
@@ -34,7 +48,12 @@ def make_pdf(pages: list[str], *, encrypt_with_password: bool = False) -> bytes:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 {font_id} 0 R >> >>"
             f" /Contents {page_ids[i] + 1} 0 R >>".encode()
         )
-        objects.append(b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream")
+        filters = b""
+        if bomb_mb and i == n - 1:
+            content, filters = _double_flate(content, bomb_mb), b" /Filter [/FlateDecode /FlateDecode]"
+        objects.append(
+            b"<< /Length " + str(len(content)).encode() + filters + b" >>\nstream\n" + content + b"\nendstream"
+        )
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     trailer_extra = b""
     if encrypt_with_password:

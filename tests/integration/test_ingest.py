@@ -14,8 +14,8 @@ from sqlalchemy import text
 from app.core.errors import ConfigError, InvalidInput
 from app.embed.base import Embedder
 from app.ingest.chunking import chunk_page
-from app.ingest.pdf import parse_pdf
 from app.ingest.pipeline import Ingestor
+from app.ingest.sandbox import parse_pdf
 from app.ingest.service import open_ingestor
 from app.settings import Settings
 from app.store.chunks import VISIBLE_SUBQUERY

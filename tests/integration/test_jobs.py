@@ -10,10 +10,12 @@ from sqlalchemy import text
 
 from app.embed.base import Embedder
 from app.ingest.jobs import JobWorker
+from app.ingest.sandbox import ParseLimits
 from app.ingest.service import open_ingestor
 from app.ingest.uploads import Uploads
 from app.settings import Settings
 from app.store import catalog, jobs
+from tests.helpers.embedders import hash_embedder
 from tests.helpers.pdfs import SMALL_PDF, make_pdf
 
 
@@ -21,7 +23,7 @@ async def test_interrupted_jobs_are_resumed_or_failed_never_left_running(
     make_settings: Callable[..., Settings], database_url: str, minilm: Embedder
 ) -> None:
     async with open_ingestor(make_settings(), database_url, minilm) as ingestor:
-        uploads = Uploads(ingestor.engine, max_pages=100)
+        uploads = Uploads(ingestor.engine, limits=ParseLimits(max_pages=100))
         resumable = await uploads.accept(make_pdf(["Resumable page one.", "Resumable page two."]), file_name="r.pdf")
         hopeless = await uploads.accept(make_pdf(["Hopeless page."]), file_name="h.pdf")
         async with ingestor.engine.begin() as conn:  # as if a process died while running them
@@ -62,7 +64,9 @@ async def test_a_job_running_at_shutdown_is_handed_back_and_finished_by_the_next
     make_settings: Callable[..., Settings], database_url: str, minilm: Embedder
 ) -> None:
     async with open_ingestor(make_settings(), database_url, minilm) as ingestor:
-        accepted = await Uploads(ingestor.engine, max_pages=100).accept(SMALL_PDF.read_bytes(), file_name="s.pdf")
+        accepted = await Uploads(ingestor.engine, limits=ParseLimits(max_pages=100)).accept(
+            SMALL_PDF.read_bytes(), file_name="s.pdf"
+        )
         worker = JobWorker(ingestor.engine, ingestor, poll_seconds=0.05, beat_seconds=0.05)
         worker.start()
         for _ in range(200):  # stop it while it runs
@@ -93,7 +97,9 @@ async def test_a_failing_ingest_fails_its_job_with_the_reason(
     make_settings: Callable[..., Settings], database_url: str, minilm: Embedder
 ) -> None:
     async with open_ingestor(make_settings(), database_url, minilm) as ingestor:
-        accepted = await Uploads(ingestor.engine, max_pages=100).accept(make_pdf(["Gone."]), file_name="g.pdf")
+        accepted = await Uploads(ingestor.engine, limits=ParseLimits(max_pages=100)).accept(
+            make_pdf(["Gone."]), file_name="g.pdf"
+        )
         async with ingestor.engine.begin() as conn:  # the stored original vanished (e.g. restored from a bad backup)
             await conn.execute(
                 text("ALTER TABLE document_versions DROP CONSTRAINT fk_document_versions_file_sha256_files")
@@ -105,3 +111,17 @@ async def test_a_failing_ingest_fails_its_job_with_the_reason(
         assert job is not None
         assert (job.status, job.error_code) == ("failed", "file_missing")
         assert not await JobWorker(ingestor.engine, ingestor).run_one(), "nothing left to run"
+
+
+async def test_stop_right_after_a_notify_always_returns(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """An upload's notify() just before shutdown swallowed the cancel (3.11's wait_for), and stop() hung."""
+    embedder, _ = hash_embedder()
+    async with open_ingestor(make_settings(), database_url, embedder=embedder) as ingestor:
+        for _ in range(30):
+            worker = JobWorker(ingestor.engine, ingestor, poll_seconds=3600)
+            worker.start()
+            await asyncio.sleep(0.01)  # parked on its wake event
+            worker.notify()
+            await asyncio.wait_for(worker.stop(), 10)

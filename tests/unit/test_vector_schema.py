@@ -12,11 +12,11 @@ def test_index_name_is_derived_from_model_and_dimension() -> None:
     assert table_for("chunks_x_8") == "data_chunks_x_8"
 
 
-def test_ddl_has_hnsw_cosine_and_full_text_indexes() -> None:
+def test_ddl_has_hnsw_cosine_and_no_full_text_index() -> None:
     ddl = "\n".join(create_vector_table_sql("chunks_m_384", 384))
     assert "vector(384)" in ddl
     assert "USING hnsw (embedding vector_cosine_ops) WITH (m = 32, ef_construction = 64)" in ddl
-    assert "USING gin (text_search_tsv)" in ddl
+    assert "USING gin (text_search_tsv)" not in ddl, "BM25 ranks from its own postings (app/store/lexical.py)"
     assert "UNIQUE INDEX" in ddl
 
 

@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from app.api.deps import ChatKey, ChatServiceDep
 from app.api.errors import request_id_of
+from app.api.inputs import ApiModel
 from app.core.errors import PagewiseError
 from app.llm.base import GenerationParams
 from app.rag.service import ChatRequest, ChatResult, Final, Token
@@ -23,12 +24,12 @@ router = APIRouter(prefix="/api/v1", tags=["chat"])
 AUTO_JSON_LIMIT = 300  # stream=auto: answers complete within this many characters come back as JSON
 
 
-class Filters(BaseModel):
+class Filters(ApiModel):
     document_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
     tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=50)
 
 
-class ChatBody(BaseModel):
+class ChatBody(ApiModel):
     question: str = Field(min_length=1, max_length=4000)
     session_id: str | None = Field(None, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
     filters: Filters | None = None

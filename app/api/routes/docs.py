@@ -15,11 +15,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from app.api.deps import ChatKey, DocsWriteKey, EngineDep, ResourcesDep
+from app.api.inputs import ApiModel
 from app.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.ingest.uploads import Accepted, clean_file_name, clean_tags, clean_text
 from app.store import catalog, jobs
@@ -28,6 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["documents"])
 
 FORM_SLACK = 64 * 1024  # multipart headers and the small text fields, on top of the file itself
 DocId = Annotated[uuid.UUID, Path(description="The document's id")]
+INT32_MAX = 2**31 - 1  # versions are PostgreSQL INTEGERs; a larger number is a 422, not a database error
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -118,7 +120,7 @@ async def list_documents(
     author: Annotated[str | None, Query(max_length=200)] = None,
     include_deleted: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> dict[str, Any]:
     async with engine.connect() as conn:
         found, total = await catalog.list_documents(
@@ -149,7 +151,9 @@ async def list_versions(document_id: DocId, _: ChatKey, engine: EngineDep) -> di
 
 
 @router.get("/docs/{document_id}/versions/{version}/file", summary="Download the original PDF of a version")
-async def download(document_id: DocId, version: Annotated[int, Path(ge=1)], _: ChatKey, engine: EngineDep) -> Response:
+async def download(
+    document_id: DocId, version: Annotated[int, Path(ge=1, le=INT32_MAX)], _: ChatKey, engine: EngineDep
+) -> Response:
     async with engine.connect() as conn:
         stored = await catalog.version_file(conn, document_id, version)
     if stored is None:
@@ -160,7 +164,7 @@ async def download(document_id: DocId, version: Annotated[int, Path(ge=1)], _: C
     return Response(data, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
 
-class DocumentPatch(BaseModel):
+class DocumentPatch(ApiModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(None, max_length=500)
     author: str | None = Field(None, max_length=200)

@@ -12,7 +12,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from app.api.deps import EngineDep, RedisDep, ResourcesDep, SettingsDep
 from app.cache import redis as redis_store
 from app.core.errors import DependencyUnavailable
+from app.core.logging import get_logger
 from app.store import db
+
+log = get_logger(__name__)
+
+# /ready is public: it says what is down, never where it is or what it answered (that is logged)
+_UNAVAILABLE = {
+    "database": "PostgreSQL did not answer; the server log says why.",
+    "redis": "Redis did not answer; the server log says why.",
+}
 
 router = APIRouter(tags=["ops"])
 
@@ -22,12 +31,13 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _timed(check: Any) -> dict[str, Any]:
+async def _timed(name: str, check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         await check
     except DependencyUnavailable as exc:
-        return {"status": "unavailable", "error": exc.message}
+        log.warning("readiness check failed", dependency=name, error=exc.message)
+        return {"status": "unavailable", "error": _UNAVAILABLE[name]}
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -38,12 +48,12 @@ async def _timed(check: Any) -> dict[str, Any]:
 )
 async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
     timeout = min(2.0, settings.redis_timeout)
-    database_check = _timed(db.ping(engine, timeout=2.0))
+    database_check = _timed("database", db.ping(engine, timeout=2.0))
     if redis is None:
         database = await database_check
         redis_result: dict[str, Any] = {"status": "not_configured"}
     else:
-        database, redis_result = await asyncio.gather(database_check, _timed(redis_store.ping(redis, timeout)))
+        database, redis_result = await asyncio.gather(database_check, _timed("redis", redis_store.ping(redis, timeout)))
     checks = {"database": database, "redis": redis_result}
     failed = [name for name, result in checks.items() if result["status"] == "unavailable"]
     if failed:
