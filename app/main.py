@@ -37,6 +37,7 @@ from app.settings import Settings, load_settings
 from app.store import db, migrate
 from app.store.embedded import stop_embedded
 from app.store.search import VectorSearch
+from app.store.supervisor import EmbeddedSupervisor
 from app.store.vectors import ensure_table_for
 
 log = get_logger(__name__)
@@ -142,6 +143,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     resources = await _open_resources(app.state.settings, app.state.registry)
     app.state.resources = resources
     resources.jobs.start()
+    supervisor = None
+    if resources.settings.database_url is None:  # ours to keep running (app/store/supervisor.py)
+        supervisor = EmbeddedSupervisor(resources.engine, resources.settings.data_dir)
+        supervisor.start()
     # The question embedder loads beside serving (the first start also exports it, ~5 s): a question
     # that comes sooner waits for it, a health check does not.
     warming = asyncio.create_task(_prepare_embedder(resources.embedder))
@@ -150,6 +155,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await warming  # a thread cannot be cancelled; it is quick once the graph exists
+        if supervisor is not None:
+            await supervisor.stop()
         await resources.jobs.stop()
         await resources.jobs.ingestor.store.close()
         await resources.router.aclose()

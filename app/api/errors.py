@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core import errors
+from app.store import db
 
 STATUS_BY_TYPE: dict[type[errors.PagewiseError], int] = {
     errors.InvalidInput: 422,
@@ -113,8 +114,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """The server went away mid-request: 503 database_unavailable. Any other database error is a bug: re-raised (500)."""
+    if not db.lost_connection(exc):
+        raise exc
+    unavailable = errors.DatabaseUnavailable(db.UNREACHABLE)
+    return await _pagewise_error(request, unavailable)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; unhandled exceptions are caught by the request-id middleware."""
     app.add_exception_handler(errors.PagewiseError, _pagewise_error)
+    for error_type in db.DATABASE_ERRORS:
+        app.add_exception_handler(error_type, _database_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.errors import DatabaseUnavailable
@@ -52,21 +52,51 @@ def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0
     Every connection starts with the HNSW search settings, so a vector search is one statement:
     ``ef_search`` and pgvector's iterative scan (filters never starve the top-k).
     """
+    dsn = libpq_url(url)
+    server_settings = {
+        "application_name": "pagewise",
+        "hnsw.ef_search": str(ef_search),
+        "hnsw.iterative_scan": "relaxed_order",
+    }
+
+    async def connect() -> asyncpg.Connection:
+        # A database that cannot be reached is DatabaseUnavailable (503 database_unavailable) wherever
+        # a connection is asked for, never a raw OSError that would be a 500, even where a 401 belongs.
+        try:
+            return await asyncpg.connect(dsn, timeout=connect_timeout, server_settings=server_settings)
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # dropped, refused, starting
+            raise DatabaseUnavailable(UNREACHABLE) from exc
+
     return create_async_engine(
         with_driver(url, "asyncpg"),
+        async_creator=connect,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={
-            "timeout": connect_timeout,
-            "server_settings": {
-                "application_name": "pagewise",
-                "hnsw.ef_search": str(ef_search),
-                "hnsw.iterative_scan": "relaxed_order",
-            },
-        },
     )
+
+
+UNREACHABLE = (
+    "The database is not answering. Try again in a few seconds; if it lasts, /ready and the server log say more."
+)
+
+
+DATABASE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether a database error means the server went away (mid-query), rather than a bug in a query."""
+    gone = (
+        asyncpg.PostgresConnectionError,
+        asyncpg.ConnectionDoesNotExistError,
+        asyncpg.CannotConnectNowError,
+        OSError,
+    )
+    if isinstance(exc, DBAPIError):
+        cause = exc.orig.__cause__ if exc.orig is not None else None  # SQLAlchemy's adapter wraps asyncpg's error
+        return bool(exc.connection_invalidated) or isinstance(exc.orig, gone) or isinstance(cause, gone)
+    return isinstance(exc, gone)
 
 
 async def ping(engine: AsyncEngine, timeout: float = 2.0) -> None:
@@ -76,5 +106,7 @@ async def ping(engine: AsyncEngine, timeout: float = 2.0) -> None:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     # asyncpg's errors on connect (e.g. the database was dropped) are not wrapped by SQLAlchemy.
+    except DatabaseUnavailable:
+        raise
     except (TimeoutError, SQLAlchemyError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise DatabaseUnavailable(f"PostgreSQL did not answer: {type(exc).__name__}: {exc}") from exc

@@ -73,3 +73,23 @@ def create_database(admin_url: str, database: str) -> None:
                     cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     finally:
         conn.close()
+
+
+def restart_if_down(data_dir: Path) -> bool:
+    """Start the embedded server of ``data_dir`` again if its postmaster is gone; True if it was restarted.
+
+    Runs under pgserver's machine-wide lock for the data directory, so several workers noticing
+    the same outage start one server. The socket directory, hence the URL, stays the same.
+    """
+    pgdata = (data_dir / "postgres").resolve()
+    server = _pgserver().PostgresServer._instances.get(pgdata)
+    if server is None:  # this process holds no handle (it was released): take one
+        start_embedded(data_dir)
+        return True
+    with server._lock:
+        before = server._postmaster_info
+        if before is not None and before.is_running():
+            return False
+        server.ensure_postgres_running()
+    log.warning("the embedded PostgreSQL had stopped; it was started again", pgdata=str(pgdata), pid=server.get_pid())
+    return True

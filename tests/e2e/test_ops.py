@@ -80,6 +80,14 @@ async def test_ready_reports_the_database_down(
         assert database_name not in down.text, down.text
         assert "does not exist" not in down.text, "the public probe quotes no database error"
         assert (await client.get("/health")).status_code == 200, "liveness does not depend on the database"
+        for headers in ({"X-API-Key": "pw_wrong"}, {}):
+            refused = await client.get("/api/v1/docs", headers=headers)
+            if headers:
+                assert refused.status_code == 503, "a key cannot be checked without the database: 503, never 500"
+                assert refused.json()["error"]["code"] == "database_unavailable"
+                assert database_name not in refused.text
+            else:
+                assert refused.status_code == 401, "no key at all needs no database"
 
 
 async def test_without_redis_ready_says_not_configured(app_client: Callable[..., Any]) -> None:

@@ -137,3 +137,34 @@ def test_invalid_setting_stops_start_with_the_variable_named(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "PORT" in result.stderr
     assert "invalid_config" in result.stderr
+
+
+def test_a_killed_embedded_postgres_is_started_again_and_meanwhile_requests_get_503(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _start(tmp_path, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(port, proc)
+        key = (tmp_path / "api-key").read_text().strip()
+        pgdata = (tmp_path / "postgres").resolve()
+        postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGKILL)
+        wrong = httpx.get(base + "/api/v1/models", headers={"X-API-Key": "pw_wrong"}, timeout=10)
+        right = httpx.get(base + "/api/v1/docs", headers={"X-API-Key": key}, timeout=10)
+        # the supervisor may already have it back; a 500 is never right
+        assert wrong.status_code in {503, 401}, wrong.text
+        assert right.status_code in {503, 200}, right.text
+        for response in (wrong, right):
+            if response.status_code == 503:
+                assert response.json()["error"]["code"] == "database_unavailable"
+        deadline = time.monotonic() + 60
+        while httpx.get(base + "/ready", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the embedded PostgreSQL did not come back within 60 s"
+            time.sleep(0.5)
+        new_postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+        assert new_postmaster != postmaster
+        assert httpx.get(base + "/api/v1/docs", headers={"X-API-Key": key}, timeout=10).status_code == 200
+        assert httpx.get(base + "/api/v1/models", headers={"X-API-Key": "pw_wrong"}, timeout=10).status_code == 401
+    finally:
+        _stop(proc)
+    assert not _postgres_running(pgdata), "stopping the app stops the restarted server too"

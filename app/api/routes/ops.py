@@ -36,7 +36,13 @@ async def _timed(name: str, check: Any) -> dict[str, Any]:
     try:
         await check
     except DependencyUnavailable as exc:
-        log.warning("readiness check failed", dependency=name, error=exc.message)
+        cause = exc.__cause__
+        log.warning(
+            "readiness check failed",
+            dependency=name,
+            error=exc.message,
+            cause=f"{type(cause).__name__}: {cause}" if cause else None,
+        )
         return {"status": "unavailable", "error": _UNAVAILABLE[name]}
     return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
