@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import shutil
@@ -44,6 +45,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = args.workers or settings.workers
     # Workers re-read settings from the environment: pass CLI overrides down that way.
     os.environ.update({"HOST": host, "PORT": str(port), "WORKERS": str(workers)})
+    if workers > 1:
+        _share_metrics(settings.data_dir)
     log.info("serving", url=f"http://{host}:{port}", workers=workers, docs=f"http://{host}:{port}/docs")
     # uvicorn re-raises SIGTERM after its graceful shutdown; exit normally so atexit hooks
     # (the embedded server's handle) still run.
@@ -62,6 +65,21 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _share_metrics(data_dir: Path) -> None:
+    """Several workers: Prometheus multiprocess mode, so /metrics sums every worker, not the one asked.
+
+    Each worker writes its counters to files in a folder of this server's own (removed when it
+    exits); the folder is set before the workers start, since prometheus_client reads it on import.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return  # set by the operator: theirs to manage
+    folder = (data_dir / "metrics" / str(os.getpid())).resolve()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _first_key(settings: Settings, url: str) -> None:

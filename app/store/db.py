@@ -64,7 +64,12 @@ def create_engine(url: str, *, pool_size: int = 10, connect_timeout: float = 5.0
         # a connection is asked for, never a raw OSError that would be a 500, even where a 401 belongs.
         try:
             return await asyncpg.connect(dsn, timeout=connect_timeout, server_settings=server_settings)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # dropped, refused, starting
+        except (
+            TimeoutError,
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+        ) as exc:  # dropped, refused, starting
             raise DatabaseUnavailable(UNREACHABLE) from exc
 
     return create_async_engine(

@@ -168,3 +168,31 @@ def test_a_killed_embedded_postgres_is_started_again_and_meanwhile_requests_get_
     finally:
         _stop(proc)
     assert not _postgres_running(pgdata), "stopping the app stops the restarted server too"
+
+
+def test_metrics_with_two_workers_count_every_worker(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _start(tmp_path, port, WORKERS="2")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(port, proc, timeout=120)
+        time.sleep(3)  # the second worker too
+        with httpx.Client(base_url=base, timeout=10) as client:
+            before = _health_count(client.get("/metrics").text)
+            for _ in range(30):
+                with httpx.Client(base_url=base, timeout=10) as fresh:  # new connections spread over workers
+                    assert fresh.get("/health").status_code == 200
+            scrapes = []
+            for _ in range(6):
+                with httpx.Client(base_url=base, timeout=10) as fresh:
+                    scrapes.append(_health_count(fresh.get("/metrics").text))
+        assert scrapes == [before + 30] * 6, (before, scrapes)
+        assert list((tmp_path / "metrics").iterdir()), "each worker writes its counters to the shared folder"
+    finally:
+        _stop(proc)
+    assert not list((tmp_path / "metrics").iterdir()), "the folder goes with the server"
+
+
+def _health_count(text: str) -> float:
+    prefix = 'http_requests_total{handler="/health",method="GET",status="2xx"} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))

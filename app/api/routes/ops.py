@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from app.api.deps import EngineDep, RedisDep, ResourcesDep, SettingsDep
 from app.cache import redis as redis_store
@@ -73,5 +74,12 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> di
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(resources: ResourcesDep) -> Response:
-    """Prometheus text format: HTTP requests and latency, LLM calls, answer-cache lookups."""
+    """Prometheus text format: HTTP requests and latency, LLM calls, answer-cache lookups.
+
+    With several workers (``PROMETHEUS_MULTIPROC_DIR``, set by ``serve``), the sum over all of them.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
     return Response(generate_latest(resources.registry), media_type=CONTENT_TYPE_LATEST)
