@@ -74,14 +74,14 @@ def _enforce(request: Request, decision: Decision, who: str) -> None:
         )
 
 
-def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
-    """A dependency: the caller's API key, which must hold ``scope`` (401 without a valid key, 403 without the scope)."""
+def require(scope: str, *alternatives: str) -> Callable[..., Awaitable[ApiKey]]:
+    """A dependency: the caller's API key, which must hold ``scope`` or an alternative (401 without a valid key, 403 without)."""
 
     async def dependency(request: Request, resources: Annotated[AppResources, Depends(get_resources)]) -> ApiKey:
         client = request.client.host if request.client else "unknown"
         _enforce(request, await resources.limiter.hit(f"ip:{client}", resources.ip_rate), "this IP address")
         key = await resources.authenticator.authenticate(_presented_key(request))
-        resources.authenticator.authorize(key, scope)
+        resources.authenticator.authorize(key, scope, *alternatives)
         request.state.api_key_id = str(key.id)
         _enforce(
             request, await resources.limiter.hit(f"key:{key.id}", resources.key_rate), f"the API key {key.prefix}…"
@@ -94,6 +94,8 @@ def require(scope: str) -> Callable[..., Awaitable[ApiKey]]:
 ChatKey = Annotated[ApiKey, Depends(require("chat"))]
 DocsWriteKey = Annotated[ApiKey, Depends(require("docs:write"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+# Jobs are read by whoever may read documents or upload them: an uploader polls its own upload.
+JobsKey = Annotated[ApiKey, Depends(require("chat", "docs:write"))]
 
 
 async def get_chat_service(resources: Annotated[AppResources, Depends(get_resources)]) -> ChatService:

@@ -44,11 +44,14 @@ class Authenticator:
             return await find_key(conn, presented)
 
     @staticmethod
-    def authorize(key: ApiKey, scope: str) -> None:
-        if not key.allows(scope):
+    def authorize(key: ApiKey, scope: str, *alternatives: str) -> None:
+        """The key must hold ``scope`` or one of the ``alternatives``."""
+        allowed = (scope, *alternatives)
+        if not any(key.allows(s) for s in allowed):
+            wanted = " or ".join(f"'{s}'" for s in allowed)
             raise Forbidden(
-                f"The API key {key.prefix}… lacks the '{scope}' scope (it has: {', '.join(key.scopes)}).",
-                details={"required_scope": scope},
+                f"The API key {key.prefix}… lacks the {wanted} scope (it has: {', '.join(key.scopes)}).",
+                details={"required_scope": scope} if not alternatives else {"required_scopes": list(allowed)},
             )
 
 

@@ -106,8 +106,10 @@ async def test_a_decompression_bomb_upload_is_refused_and_nothing_is_kept(
         )
         assert ok.status_code == 202, ok.text
         job_id = ok.json()["job_id"]
+        uploader = {"X-API-Key": await _key(database_url, "docs:write")}  # may poll its upload, nothing more
+        assert (await client.get("/api/v1/docs", headers=uploader)).status_code == 403
         for _ in range(600):
-            job = (await client.get(f"/api/v1/jobs/{job_id}", headers=headers)).json()
+            job = (await client.get(f"/api/v1/jobs/{job_id}", headers=uploader)).json()
             if job["status"] in ("succeeded", "failed"):
                 break
             await asyncio.sleep(0.1)

@@ -19,7 +19,7 @@ from pydantic import ConfigDict, Field
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from app.api.deps import ChatKey, DocsWriteKey, EngineDep, ResourcesDep
+from app.api.deps import ChatKey, DocsWriteKey, EngineDep, JobsKey, ResourcesDep
 from app.api.inputs import ApiModel
 from app.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.ingest.uploads import Accepted, clean_file_name, clean_tags, clean_text
@@ -206,7 +206,7 @@ async def restore_document(document_id: DocId, _: DocsWriteKey, engine: EngineDe
 
 
 @router.get("/jobs/{job_id}", summary="An ingestion job: queued, running (pages done/total), succeeded or failed")
-async def get_job(job_id: Annotated[uuid.UUID, Path()], _: ChatKey, engine: EngineDep) -> dict[str, Any]:
+async def get_job(job_id: Annotated[uuid.UUID, Path()], _: JobsKey, engine: EngineDep) -> dict[str, Any]:
     async with engine.connect() as conn:
         job = await jobs.get_job(conn, job_id)
     if job is None:
