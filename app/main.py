@@ -15,6 +15,7 @@ from app.api.errors import install_error_handlers
 from app.api.inputs import url_without_nul
 from app.api.middleware import HttpMetrics, RequestContextMiddleware
 from app.api.routes import chat, docs, limits, models, ops
+from app.api.routes import search as search_routes
 from app.api.state import AppResources
 from app.auth.service import Authenticator
 from app.cache.answers import AnswerCache
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(models.router)
     app.include_router(chat.router)
+    app.include_router(search_routes.router)
     app.include_router(limits.router)
     app.include_router(docs.router)
     # Outermost: every response, errors included, carries the request id.

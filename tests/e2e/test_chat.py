@@ -313,3 +313,30 @@ async def test_each_chat_is_one_langfuse_trace_with_retrieval_and_generation(
         assert "jane@example.com" not in chat["langfuse.observation.input"], "inputs are masked"
         assert "Twelve percent" in chat["langfuse.observation.output"]
         assert "company.pdf" in retrieval["langfuse.observation.output"]
+
+
+async def test_search_ranks_pages_with_each_retrievers_rank_and_honours_filters(chat_app: Any) -> None:
+    client, server, _, auth = chat_app
+    calls = len(server.requests)
+    response = await client.post(
+        "/api/v1/search", json={"query": "How did quarterly revenue grow?", "top_k": 3}, headers=auth
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["retrieval"] == "hybrid"
+    results = body["results"]
+    assert [r["rank"] for r in results] == list(range(1, len(results) + 1))
+    assert len({(r["document_id"], r["page"]) for r in results}) == len(results), "a page is ranked once"
+    top = results[0]
+    assert (top["file_name"], top["page"], top["version"]) == ("company.pdf", 2, 1)
+    assert "twelve percent" in top["text"]
+    assert top["lexical"]["rank"] == 1, "BM25 puts the revenue page first"
+    assert top["lexical"]["score"] > 0
+    assert top["dense"]["rank"] >= 1
+    assert top["score"] == pytest.approx(1.0 / (60 + top["dense"]["rank"]) + 1.5 / (60 + 1), abs=1e-6)
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    assert len(server.requests) == calls, "search asks no LLM"
+    none = await client.post("/api/v1/search", json={"query": "revenue", "filters": {"tags": ["legal"]}}, headers=auth)
+    assert none.json()["results"] == []
+    assert (await client.post("/api/v1/search", json={"query": ""}, headers=auth)).status_code == 422
+    assert (await client.post("/api/v1/search", json={"query": "revenue"})).status_code == 401
