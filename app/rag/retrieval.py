@@ -24,6 +24,7 @@ from app.core.errors import EmbeddingUnavailable
 from app.core.logging import get_logger
 from app.embed.base import Embedder
 from app.embed.batcher import QueryBatcher
+from app.rag.rerank import Reranker
 from app.store.search import Hit, VectorSearch
 
 log = get_logger(__name__)
@@ -88,11 +89,13 @@ class HybridRetriever:
         candidates: int = 40,
         dense_weight: float = DENSE_WEIGHT,
         lexical_weight: float = LEXICAL_WEIGHT,
+        reranker: Reranker | None = None,
     ) -> None:
         self.search = search
         self.embedder = embedder
         self.candidates = candidates
         self.weights = (dense_weight, lexical_weight)
+        self.reranker = reranker  # none by default (app/rag/rerank.py)
         self.queries = QueryBatcher(embedder)
 
     async def retrieve(
@@ -119,4 +122,12 @@ class HybridRetriever:
         dense = await self.search.dense(embedding, top_k=pool, document_ids=document_ids, tags=tags)
         lexical = await full_text
         fused = fuse([dense, lexical], weights=self.weights, top_k=None)
+        if self.reranker is not None:
+            fused = await self._reranked(question, fused)
         return Retrieval(best_per_page(fused, top_k), "hybrid", dense=dense, lexical=lexical)
+
+    async def _reranked(self, question: str, fused: list[Hit]) -> list[Hit]:
+        """The reranker's order of the fused candidates; anything it invents is dropped."""
+        assert self.reranker is not None
+        known = {hit.node_id for hit in fused}
+        return [hit for hit in await self.reranker.rerank(question, fused) if hit.node_id in known]
