@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import PagewiseError
 from app.core.logging import get_logger
+from app.core.tasks import cancel_and_wait
 from app.ingest.pipeline import Ingestor, ProgressFn
 from app.store import catalog, jobs
 
@@ -52,11 +53,8 @@ class JobWorker:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

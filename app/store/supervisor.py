@@ -11,13 +11,13 @@ else's to run: nothing is supervised.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import DatabaseUnavailable
 from app.core.logging import get_logger
+from app.core.tasks import cancel_and_wait
 from app.store import db
 from app.store.embedded import restart_if_down
 
@@ -35,11 +35,8 @@ class EmbeddedSupervisor:
         self._task = asyncio.create_task(self._loop(), name="embedded-postgres-supervisor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def check_once(self) -> bool:
         """Ping; restart the server if it is down. True when a restart happened."""
